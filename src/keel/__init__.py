@@ -1,0 +1,114 @@
+"""keel: one spec takes a dataset and a model through data checks, training, evaluation and a report.
+
+The public surface is this module's ``__all__``; everything else is private. Names load lazily so
+that ``import keel`` (and the CLI) stay fast; ``from keel import run`` pulls in torch on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from keel.errors import (
+    DataError,
+    IntegrityError,
+    KeelError,
+    NotFoundError,
+    SpecError,
+    UserError,
+)
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    # pipeline
+    "run": "keel.pipeline",
+    "RunResult": "keel.pipeline",
+    # spec
+    "Spec": "keel.spec",
+    "LoadedSpec": "keel.spec",
+    "load_spec": "keel.spec",
+    # data
+    "Dataset": "keel.data",
+    "Split": "keel.data",
+    "Preprocessor": "keel.data",
+    "TargetEncoder": "keel.data",
+    "load_dataset": "keel.data",
+    "split_dataset": "keel.data",
+    "kfold": "keel.data",
+    # models
+    "build_model": "keel.models",
+    "available_models": "keel.models",
+    # train
+    "train": "keel.train",
+    "TrainResult": "keel.train",
+    "predict_outputs": "keel.train",
+    # evaluate
+    "Evaluation": "keel.evaluate",
+    "classification_metrics": "keel.evaluate",
+    "regression_metrics": "keel.evaluate",
+    # report
+    "write_report": "keel.report",
+}
+
+__all__ = [
+    "DataError",
+    "Dataset",
+    "Evaluation",
+    "IntegrityError",
+    "KeelError",
+    "LoadedSpec",
+    "NotFoundError",
+    "Preprocessor",
+    "RunResult",
+    "Spec",
+    "SpecError",
+    "Split",
+    "TargetEncoder",
+    "TrainResult",
+    "UserError",
+    "__version__",
+    "available_models",
+    "build_model",
+    "classification_metrics",
+    "kfold",
+    "load_dataset",
+    "load_spec",
+    "predict_outputs",
+    "regression_metrics",
+    "run",
+    "split_dataset",
+    "train",
+    "write_report",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from keel.data import (
+        Dataset,
+        Preprocessor,
+        Split,
+        TargetEncoder,
+        kfold,
+        load_dataset,
+        split_dataset,
+    )
+    from keel.evaluate import Evaluation, classification_metrics, regression_metrics
+    from keel.models import available_models, build_model
+    from keel.pipeline import RunResult, run
+    from keel.report import write_report
+    from keel.spec import LoadedSpec, Spec, load_spec
+    from keel.train import TrainResult, predict_outputs, train

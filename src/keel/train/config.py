@@ -1,0 +1,50 @@
+"""The `[train]` section of a spec."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from keel._config import Config
+
+
+class EarlyStoppingConfig(Config):
+    """Stop when a validation metric stops improving; restore the best weights."""
+
+    enabled: bool = True
+    metric: str = Field("loss", description="validation metric to watch: loss, accuracy, f1_macro, roc_auc, rmse, ...")
+    mode: Literal["auto", "min", "max"] = Field("auto", description="auto: min for loss/errors, max otherwise")
+    patience: int = Field(5, ge=1)
+    min_delta: float = Field(0.0, ge=0.0)
+    restore_best: bool = True
+
+
+class ScheduleConfig(Config):
+    """Learning-rate schedule, stepped once per epoch (one-cycle: once per batch)."""
+
+    name: Literal["none", "step", "cosine", "onecycle"] = "none"
+    step_size: int = Field(10, ge=1, description="step: epochs between decays")
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="step: decay factor")
+    max_lr: float | None = Field(None, gt=0.0, description="onecycle: peak lr (default 10 × lr)")
+    min_lr: float = Field(0.0, ge=0.0, description="cosine: final lr")
+
+
+class TrainConfig(Config):
+    """How the network is optimised."""
+
+    epochs: int = Field(20, ge=1, le=10_000)
+    batch_size: int = Field(64, ge=1)
+    eval_batch_size: int = Field(1024, ge=1)
+    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
+    lr: float = Field(1e-3, gt=0.0, le=10.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="sgd only")
+    weight_decay: float = Field(0.0, ge=0.0, description="decoupled for adamw, coupled otherwise")
+    l1: float = Field(0.0, ge=0.0, description="L1 penalty on weights added to the loss")
+    l2: float = Field(0.0, ge=0.0, description="L2 penalty on weights added to the loss")
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    grad_clip: float | None = Field(None, gt=0.0, description="clip the global gradient norm")
+    class_weights: Literal["none", "balanced"] | dict[str, float] = "none"
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    precision: Literal["fp32", "bf16"] = "fp32"
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: all cores)")

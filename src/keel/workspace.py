@@ -1,0 +1,64 @@
+"""The `.keel/` workspace: found upward from the current folder like `.git`; `KEEL_HOME` overrides."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from keel.errors import NotFoundError, UserError
+
+WORKSPACE_DIR = ".keel"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A `.keel/` folder and the places inside it."""
+
+    root: Path
+
+    @classmethod
+    def find(cls, start: Path | None = None, *, home: str | None = None, create: bool = True) -> Workspace:
+        """The workspace for ``start`` (default: the current folder).
+
+        ``home`` (the caller passes ``os.environ.get("KEEL_HOME")`` from the edge) wins; otherwise the
+        nearest `.keel/` upward; otherwise a new `.keel/` in ``start`` when ``create``.
+        """
+        if home:
+            root = Path(home).expanduser().resolve()
+            if create:
+                root.mkdir(parents=True, exist_ok=True)
+            elif not root.is_dir():
+                raise NotFoundError(f"KEEL_HOME={home} does not exist; create it or unset KEEL_HOME")
+            return cls(root)
+        start = (start or Path.cwd()).resolve()
+        for folder in (start, *start.parents):
+            candidate = folder / WORKSPACE_DIR
+            if candidate.is_dir():
+                return cls(candidate)
+        if not create:
+            raise NotFoundError(f"no {WORKSPACE_DIR}/ workspace in {start} or above; run `keel run` there first")
+        root = start / WORKSPACE_DIR
+        root.mkdir(exist_ok=True)
+        return cls(root)
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    def new_run_id(self, name: str) -> str:
+        """A sortable, unique run id: ``<name>-<UTC time>-<random>``."""
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        return f"{name}-{stamp}-{secrets.token_hex(3)}"
+
+    def run_dir(self, run_id: str, *, must_exist: bool = False) -> Path:
+        if not run_id or "/" in run_id or run_id.startswith(".") or os.sep in run_id:
+            raise UserError(f"invalid run id {run_id!r}: use the id printed by `keel run`")
+        path = self.runs / run_id
+        if must_exist and not path.is_dir():
+            known = sorted(p.name for p in self.runs.iterdir()) if self.runs.is_dir() else []
+            hint = f"; recent runs: {', '.join(known[-3:])}" if known else ""
+            raise NotFoundError(f"run {run_id!r} not found in {self.runs}{hint}")
+        return path
