@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from keel.errors import DataError
@@ -57,18 +59,18 @@ def check_proba(proba: object, n: int, k: int) -> np.ndarray:
     if np.any(off):
         row = int(np.argmax(off))
         raise DataError(
-            f"proba row {row} sums to {sums[row]:.6g}, not 1; pass softmax probabilities, not logits"
+            f"proba row {row} sums to {sums[row]:.6g}, not 1; "
+            "pass softmax probabilities, not logits"
         )
     return p64
 
 
-def check_class_names(class_names: object) -> list[str]:
-    """The class names as a list of at least two strings."""
-    names = [str(c) for c in class_names]  # type: ignore[attr-defined]
+def check_class_names(class_names: Iterable[object]) -> list[str]:
+    """The class names as a list of at least two unique strings."""
+    names = [str(c) for c in class_names]
     if len(names) < 2:
         raise DataError(
-            f"classification needs at least 2 class names, got {names!r}; "
-            "check the target column"
+            f"classification needs at least 2 class names, got {names!r}; check the target column"
         )
     if len(set(names)) != len(names):
         raise DataError(f"class names must be unique, got {names!r}")

@@ -1,0 +1,168 @@
+"""``load_dataset``: a source, typed, checked and digested into a :class:`Dataset`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from keel.data._columns import type_columns
+from keel.data._digest import content_digest
+from keel.data._labels import sort_labels, to_labels
+from keel.data._sources import RawTable, open_source
+from keel.data._suggest import did_you_mean, listing, short
+from keel.data.config import DataConfig
+from keel.data.types import ColumnKind, Dataset, Schema, TaskKind
+from keel.errors import DataError
+
+__all__ = ["infer_task", "load_dataset"]
+
+MAX_CLASSES_FOR_INTEGERS = 20  # an integer target with more distinct values is a regression
+_FIX_MISSING = 'set [data] missing = "drop" or "impute", or fill the gaps'
+
+
+def infer_task(target: pd.Series) -> TaskKind:
+    """Classification for labels, booleans and few whole numbers; regression for other numbers."""
+    dtype = target.dtype
+    if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
+        return "classification"
+    values = target.dropna().to_numpy(np.float64)
+    whole = bool(np.all(np.mod(values, 1.0) == 0.0))
+    few = len(np.unique(values)) <= MAX_CLASSES_FOR_INTEGERS
+    return "classification" if whole and few else "regression"
+
+
+def _target_name(raw: RawTable, cfg: DataConfig) -> str:
+    name = cfg.target or raw.target
+    columns = list(raw.frame.columns)
+    if name is None:
+        raise DataError(
+            f"[data] target is required for {cfg.source!r}: name the column to predict, one of "
+            f"{listing(columns)}"
+        )
+    if name not in columns:
+        raise DataError(
+            f"target column {name!r} is not in {cfg.source!r}{did_you_mean(name, columns)}; "
+            f"set [data] target to one of {listing(columns)}"
+        )
+    return name
+
+
+def _target_values(values: pd.Series, task: TaskKind) -> pd.Series:
+    name = str(values.name)
+    if task == "classification":
+        return to_labels(values).rename(name)
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+        values.dtype
+    ):
+        return pd.Series(values.to_numpy(np.float64, na_value=np.nan), name=name)
+    parsed = pd.to_numeric(to_labels(values), errors="coerce")
+    bad = np.flatnonzero(parsed.isna().to_numpy() & values.notna().to_numpy())
+    if len(bad):
+        raise DataError(
+            f"target column {name!r} must be numeric for regression but row {bad[0] + 1} holds "
+            f'{short(values.iloc[bad[0]])}; set [data] task = "classification" or fix the values'
+        )
+    return pd.Series(parsed.to_numpy(np.float64, na_value=np.nan), name=name)
+
+
+def _image_shape(
+    kinds: dict[str, ColumnKind], raw: RawTable, cfg: DataConfig
+) -> tuple[int, int, int] | None:
+    images = [c for c, k in kinds.items() if k == "image"]
+    if not images:
+        return None
+    shape = cfg.image_shape or raw.image_shape
+    if shape is None:
+        raise DataError(
+            f"{len(images)} columns are typed image but the image shape is unknown; set "
+            "[data] image_shape = [channels, height, width]"
+        )
+    if math.prod(shape) != len(images):
+        raise DataError(
+            f"[data] image_shape = {list(shape)} holds {math.prod(shape)} pixels but "
+            f"{len(images)} columns are typed image; fix image_shape or the image columns"
+        )
+    return tuple(int(s) for s in shape)  # type: ignore[return-value]
+
+
+def _apply_missing(
+    features: pd.DataFrame, target: pd.Series, cfg: DataConfig
+) -> tuple[pd.DataFrame, pd.Series]:
+    gaps = features.isna().sum()
+    target_gaps = int(target.isna().sum())
+    if cfg.missing == "error":
+        if target_gaps:
+            raise DataError(
+                f"target column {target.name!r} has {target_gaps} missing values; {_FIX_MISSING}"
+            )
+        if gaps.any():
+            column = next(str(c) for c, n in gaps.items() if n)
+            raise DataError(
+                f"column {column!r} has {int(gaps[column])} missing values "
+                f"({int((gaps > 0).sum())} of {len(gaps)} columns have gaps); {_FIX_MISSING}"
+            )
+        return features, target
+    keep = target.notna().to_numpy().copy()
+    if cfg.missing == "drop":
+        keep &= ~features.isna().any(axis=1).to_numpy()
+    if keep.all():
+        return features, target
+    if keep.sum() < 2:
+        raise DataError(
+            f"only {int(keep.sum())} of {len(keep)} rows are complete after [data] missing = "
+            f'{cfg.missing!r}; use missing = "impute" or ignore the gappiest columns'
+        )
+    return (
+        features.loc[keep].reset_index(drop=True),
+        target.loc[keep].reset_index(drop=True),
+    )
+
+
+def _classes(target: pd.Series, task: TaskKind) -> list[str]:
+    if task == "regression":
+        if target.nunique() < 2:
+            raise DataError(
+                f"target column {target.name!r} has one value ({target.iloc[0]:g}) in every row; "
+                "there is nothing to predict, so choose another [data] target"
+            )
+        return []
+    classes = sort_labels(target.unique().tolist())
+    if len(classes) < 2:
+        raise DataError(
+            f"target column {target.name!r} has a single class {classes[0]!r}; a classifier "
+            "needs at least two, so choose another [data] target or add rows of other classes"
+        )
+    return classes
+
+
+def load_dataset(cfg: DataConfig, *, base_dir: Path) -> Dataset:
+    """Read ``cfg.source`` (paths relative to ``base_dir``), type and check it."""
+    raw = open_source(cfg.source, Path(base_dir))
+    if len(raw.frame) == 0:
+        raise DataError(f"data source {cfg.source!r} has no rows; point [data] source at data")
+    target_name = _target_name(raw, cfg)
+    frame = raw.frame.reset_index(drop=True)
+    features, kinds = type_columns(frame, target_name, raw.kinds, cfg)
+    if not kinds:
+        raise DataError(
+            f"{cfg.source!r} has no feature columns besides the target {target_name!r}; "
+            "stop ignoring some in [data.columns] or add columns"
+        )
+    schema = Schema(columns=kinds, image_shape=_image_shape(kinds, raw, cfg))
+    task: TaskKind = infer_task(frame[target_name]) if cfg.task == "auto" else cfg.task
+    target = _target_values(frame[target_name], task)
+    features, target = _apply_missing(features, target, cfg)
+    classes = _classes(target, task)
+    return Dataset(
+        name=raw.name,
+        source=cfg.source,
+        features=features,
+        target=target,
+        schema=schema,
+        task=task,
+        classes=classes,
+        digest=content_digest(features, schema, target, task),
+    )
