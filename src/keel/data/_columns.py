@@ -52,7 +52,7 @@ def infer_kind(name: str, values: pd.Series, max_categories: int) -> ColumnKind:
             f'set [data.columns] {name} = "ignore" or store it as a number'
         )
     present = values.dropna()
-    if dtype == object and _nested(present):
+    if dtype is np.dtype(object) and _nested(present):
         raise DataError(
             f"column {name!r} holds nested lists or objects; flatten it into plain columns or "
             f'set [data.columns] {name} = "ignore"'
@@ -77,7 +77,7 @@ def infer_kind(name: str, values: pd.Series, max_categories: int) -> ColumnKind:
 
 
 def coerce_column(name: str, values: pd.Series, kind: ColumnKind) -> pd.Series:
-    """``values`` converted to the dtype of ``kind``; a non-number in a number column is an error."""
+    """``values`` in the dtype of ``kind``; a non-number in a number column is an error."""
     if kind in ("categorical", "text"):
         return to_labels(values)
     dtype = np.float32 if kind == "image" else np.float64

@@ -32,9 +32,7 @@ def _label_bytes(values: pd.Series) -> bytes:
     return np.ascontiguousarray(hashed.to_numpy(np.uint64)).tobytes()
 
 
-def content_digest(
-    features: pd.DataFrame, schema: Schema, target: pd.Series, task: str
-) -> str:
+def content_digest(features: pd.DataFrame, schema: Schema, target: pd.Series, task: str) -> str:
     """sha256 hex digest of the typed content."""
     h = hashlib.sha256()
     header = {

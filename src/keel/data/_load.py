@@ -54,9 +54,7 @@ def _target_values(values: pd.Series, task: TaskKind) -> pd.Series:
     name = str(values.name)
     if task == "classification":
         return to_labels(values).rename(name)
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
-        values.dtype
-    ):
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         return pd.Series(values.to_numpy(np.float64, na_value=np.nan), name=name)
     parsed = pd.to_numeric(to_labels(values), errors="coerce")
     bad = np.flatnonzero(parsed.isna().to_numpy() & values.notna().to_numpy())

