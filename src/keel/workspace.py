@@ -20,7 +20,9 @@ class Workspace:
     root: Path
 
     @classmethod
-    def find(cls, start: Path | None = None, *, home: str | None = None, create: bool = True) -> Workspace:
+    def find(
+        cls, start: Path | None = None, *, home: str | None = None, create: bool = True
+    ) -> Workspace:
         """The workspace for ``start`` (default: the current folder).
 
         ``home`` (the caller passes ``os.environ.get("KEEL_HOME")`` from the edge) wins; otherwise the
@@ -31,7 +33,9 @@ class Workspace:
             if create:
                 root.mkdir(parents=True, exist_ok=True)
             elif not root.is_dir():
-                raise NotFoundError(f"KEEL_HOME={home} does not exist; create it or unset KEEL_HOME")
+                raise NotFoundError(
+                    f"KEEL_HOME={home} does not exist; create it or unset KEEL_HOME"
+                )
             return cls(root)
         start = (start or Path.cwd()).resolve()
         for folder in (start, *start.parents):
@@ -39,7 +43,9 @@ class Workspace:
             if candidate.is_dir():
                 return cls(candidate)
         if not create:
-            raise NotFoundError(f"no {WORKSPACE_DIR}/ workspace in {start} or above; run `keel run` there first")
+            raise NotFoundError(
+                f"no {WORKSPACE_DIR}/ workspace in {start} or above; run `keel run` there first"
+            )
         root = start / WORKSPACE_DIR
         root.mkdir(exist_ok=True)
         return cls(root)

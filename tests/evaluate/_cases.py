@@ -44,17 +44,12 @@ def make_case(seed: int) -> Case:
     z = rng.normal(size=(n, k)) + rng.uniform(0, 3) * np.eye(k)[y]
     proba = _softmax(z)
     if kind == "ties":
-        # Rows drawn from a few prototypes (ties across rows in every column), or a coarse grid.
-        if k == 2 or rng.random() < 0.5:
-            p1 = np.round(rng.random(n) * 4) / 4 if k == 2 else None
-            if p1 is not None:
-                proba = np.c_[1.0 - p1, p1]
-            else:
-                proto = _softmax(np.round(rng.normal(size=(4, k))))
-                proba = proto[rng.integers(0, 4, size=n)]
+        if k == 2:
+            p1 = np.round(rng.random(n) * 4) / 4  # a coarse grid: many equal scores
+            proba = np.c_[1.0 - p1, p1]
         else:
-            proto = _softmax(rng.normal(size=(3, k)))
-            proba = proto[rng.integers(0, 3, size=n)]
+            proto = _softmax(np.round(rng.normal(size=(4, k))))  # rows from a few prototypes
+            proba = proto[rng.integers(0, 4, size=n)]
     elif kind == "never_predicted":
         proba[:, int(rng.integers(0, k))] *= 0.001
         proba /= proba.sum(axis=1, keepdims=True)

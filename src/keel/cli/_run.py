@@ -25,7 +25,9 @@ def summary_table(metrics: dict) -> Table:
     for part in ("val", "test", "cv"):
         if metrics.get(part):
             table.add_column(part, justify="right")
-    names = [k for k, v in metrics.get("test", {}).items() if isinstance(v, float | int) or v is None]
+    names = [
+        k for k, v in metrics.get("test", {}).items() if isinstance(v, float | int) or v is None
+    ]
     for name in names:
         if name == "n":
             continue

@@ -22,4 +22,6 @@ def validate(
     if as_json:
         print(json.dumps({"valid": True, "spec": loaded.spec.model_dump(mode="json")}))
     else:
-        print(f"{spec}: valid ({loaded.spec.name}: model {loaded.spec.model.name}, data {loaded.spec.data.source})")
+        print(
+            f"{spec}: valid ({loaded.spec.name}: model {loaded.spec.model.name}, data {loaded.spec.data.source})"
+        )

@@ -52,7 +52,7 @@ def infer_kind(name: str, values: pd.Series, max_categories: int) -> ColumnKind:
             f'set [data.columns] {name} = "ignore" or store it as a number'
         )
     present = values.dropna()
-    if dtype is np.dtype(object) and _nested(present):
+    if pd.api.types.is_object_dtype(dtype) and _nested(present):
         raise DataError(
             f"column {name!r} holds nested lists or objects; flatten it into plain columns or "
             f'set [data.columns] {name} = "ignore"'
@@ -66,7 +66,7 @@ def infer_kind(name: str, values: pd.Series, max_categories: int) -> ColumnKind:
         row, value, count = _first_bad(values, pd.to_numeric(to_labels(values), errors="coerce"))
         raise DataError(
             f"column {name!r} is {parses:.0%} numbers but row {row + 1} holds {short(value)} "
-            f"({count} such values); fix those values, or set [data.columns] {name} = "
+            f"({count} non-numeric in all); fix those values, or set [data.columns] {name} = "
             '"categorical" to treat every value as a category'
         )
     if labels.nunique() <= max_categories:
@@ -88,7 +88,7 @@ def coerce_column(name: str, values: pd.Series, kind: ColumnKind) -> pd.Series:
         row, value, count = _first_bad(values, parsed)
         raise DataError(
             f"column {name!r} is typed {kind} but row {row + 1} holds {short(value)} "
-            f"({count} non-numeric values); fix the data or change [data.columns] {name}"
+            f"({count} non-numeric in all); fix the data or change [data.columns] {name}"
         )
     return pd.Series(parsed.to_numpy(dtype, na_value=np.nan), index=values.index, name=name)
 

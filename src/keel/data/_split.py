@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from keel.data.config import SplitConfig
 from keel.data.types import Dataset, Split
@@ -25,7 +24,7 @@ _RARE = -1
 
 def _class_codes(ds: Dataset, rows: np.ndarray) -> np.ndarray:
     labels = ds.target.to_numpy()[rows]
-    return pd.Categorical(labels, categories=ds.classes).codes.astype(np.int64)
+    return pd.Index(ds.classes, dtype=object).get_indexer(labels).astype(np.int64)
 
 
 def _strata(codes: np.ndarray) -> np.ndarray:
@@ -65,6 +64,8 @@ def _cut(
     n_strata = len(np.unique(strata)) if strata is not None else None
     _check_part(part, size, n, n_strata)
     _check_part("train", len(positions) - size, n, n_strata)
+    from sklearn.model_selection import train_test_split
+
     keep, cut = train_test_split(
         positions, test_size=size, random_state=_seed(seed), stratify=strata
     )
@@ -109,11 +110,13 @@ def kfold(
             f"cv_folds = {k} but only {len(rows)} rows are available; lower [evaluate] cv_folds "
             f"to at most {len(rows)} or add rows"
         )
+    from sklearn.model_selection import KFold, StratifiedKFold
+
     if ds.task == "classification":
         labels = ds.target.to_numpy()[rows]
         values, counts = np.unique(labels.astype(str), return_counts=True)
         if counts.min() < k:
-            smallest = values[np.argmin(counts)]
+            smallest = str(values[np.argmin(counts)])
             raise DataError(
                 f"cv_folds = {k} but class {smallest!r} has only {counts.min()} rows; lower "
                 f"[evaluate] cv_folds to at most {counts.min()} or add rows of that class"

@@ -56,7 +56,7 @@ def summarize_cv(fold_metrics: list[dict[str, Any]]) -> dict[str, dict[str, Any]
     return summary
 
 
-@dataclass(frozen=True)
+@dataclass
 class Evaluation:
     """The metrics of one trained model: validation split, test split and cross-validation.
 

@@ -11,7 +11,15 @@ from keel.data.types import InputSpec
 from keel.errors import KeelError, SpecError
 from keel.models.config import Activation, Norm
 
-__all__ = ["SequenceNorm", "activation", "conv_norm", "dense_norm", "flat_size", "vocab_size", "wrong_input"]
+__all__ = [
+    "SequenceNorm",
+    "activation",
+    "conv_norm",
+    "dense_norm",
+    "flat_size",
+    "vocab_size",
+    "wrong_input",
+]
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,

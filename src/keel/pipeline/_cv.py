@@ -47,7 +47,11 @@ def cross_validate(prep: Prepared, spec: Spec, *, epochs: int, quiet: bool) -> d
                 progress=False,
             )
             out = predict_outputs(
-                result.model, held.x, task=task, batch_size=cfg.eval_batch_size, precision=cfg.precision
+                result.model,
+                held.x,
+                task=task,
+                batch_size=cfg.eval_batch_size,
+                precision=cfg.precision,
             )
             metrics = full_metrics(task, prep.dataset.classes, target, spec.evaluate.ece_bins)
             fold_metrics.append(metrics(held.y, out))

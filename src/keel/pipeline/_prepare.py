@@ -56,7 +56,9 @@ def fit_arrays(
     return pre, target
 
 
-def transform(dataset: Dataset, pre: Preprocessor, target: TargetEncoder, rows: np.ndarray) -> Arrays:
+def transform(
+    dataset: Dataset, pre: Preprocessor, target: TargetEncoder, rows: np.ndarray
+) -> Arrays:
     x = pre.transform(dataset.features.iloc[rows])
     y = target.encode(dataset.target.iloc[rows])
     return Arrays(rows=rows, x=x, y=y)

@@ -69,10 +69,16 @@ def _open_run_dir(ws: Workspace, loaded: LoadedSpec, resume: str | None) -> tupl
         run_dir = ws.run_dir(run_id)
         run_dir.mkdir(parents=True)
         write_bytes_atomic(run_dir / "spec.toml", loaded.text.encode())
-        write_json_atomic(run_dir / "status.json", {"state": "running", "spec_sha256": spec_digest(loaded.text)})
+        write_json_atomic(
+            run_dir / "status.json", {"state": "running", "spec_sha256": spec_digest(loaded.text)}
+        )
         return run_id, run_dir
     run_dir = ws.run_dir(resume, must_exist=True)
-    status = json.loads((run_dir / "status.json").read_text()) if (run_dir / "status.json").is_file() else {}
+    status = (
+        json.loads((run_dir / "status.json").read_text())
+        if (run_dir / "status.json").is_file()
+        else {}
+    )
     if status.get("state") == "complete":
         raise UserError(f"run {resume} already finished; start a new run without --resume")
     if status.get("spec_sha256") != spec_digest(loaded.text):
@@ -83,9 +89,13 @@ def _open_run_dir(ws: Workspace, loaded: LoadedSpec, resume: str | None) -> tupl
     return resume, run_dir
 
 
-def _evaluate(result: TrainResult, prep: Prepared, loaded: LoadedSpec) -> tuple[Evaluation, np.ndarray]:
+def _evaluate(
+    result: TrainResult, prep: Prepared, loaded: LoadedSpec
+) -> tuple[Evaluation, np.ndarray]:
     spec = loaded.spec
-    metrics = full_metrics(prep.dataset.task, prep.dataset.classes, prep.target, spec.evaluate.ece_bins)
+    metrics = full_metrics(
+        prep.dataset.task, prep.dataset.classes, prep.target, spec.evaluate.ece_bins
+    )
     task = prep.dataset.task
     bs = spec.train.eval_batch_size
     precision = spec.train.precision
@@ -136,7 +146,9 @@ def run(
         )
         evaluation, test_out = _evaluate(result, prep, loaded)
         if prep.folds:
-            evaluation.cv = cross_validate(prep, spec, epochs=max(result.best_epoch, 1), quiet=quiet)
+            evaluation.cv = cross_validate(
+                prep, spec, epochs=max(result.best_epoch, 1), quiet=quiet
+            )
     except UserError:
         if resume is None:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -161,6 +173,7 @@ def run(
             class_names=prep.dataset.classes,
             test_true=test_true,
             test_outputs=shown,
+            ece_bins=spec.evaluate.ece_bins,
         )
     out = RunResult(
         run_id=run_id,

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ValidationError
 
 _MAX_VALUE = 60
 _TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "tuple", "none"}
-_PATTERN_HINT = "must start with a letter and hold only letters, digits, '_', '.' or '-' (at most 64)"
+_PATTERN_HINT = (
+    "must start with a letter and hold only letters, digits, '_', '.' or '-' (at most 64)"
+)
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -32,7 +34,9 @@ def _show(value: Any) -> str:
     return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 3] + "..."
 
 
-def _model_at(root: type[BaseModel], data: dict[str, Any], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+def _model_at(
+    root: type[BaseModel], data: dict[str, Any], loc: tuple[Any, ...]
+) -> type[BaseModel] | None:
     """The pydantic model class that owns the last key of ``loc``."""
     from keel.models import config as model_config
 
@@ -83,7 +87,9 @@ def _one(err: dict[str, Any], *, root: type[BaseModel], data: dict[str, Any]) ->
         return f"{key}.name = {tag!r} is not a model; valid: {', '.join(MODEL_NAMES)}{hint}"
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
-        options = [o.strip().strip("'") for o in expected.replace(" or ", ",").split(",") if o.strip()]
+        options = [
+            o.strip().strip("'") for o in expected.replace(" or ", ",").split(",") if o.strip()
+        ]
         close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.5)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         return f"{key} = {_show(value)} is not allowed; choose one of {expected}{hint}"

@@ -1,1 +1,37 @@
-"""keel.train."""
+"""keel.train: the training loop and its strategies.
+
+>>> from keel.train import TrainConfig, train
+>>> result = train(net, (x_train, y_train), (x_val, y_val), TrainConfig(epochs=5),
+...                task="classification", n_classes=10, seed=0, progress=False)
+>>> result.history[-1]["val_loss"], result.diagnosis.verdict
+
+``train`` knows nothing of data sources or architectures: the caller passes a model, arrays and an
+optional metric function.
+"""
+
+from keel.train._checkpoint import CHECKPOINT_NAME
+from keel.train._diagnosis import Diagnosis, diagnose
+from keel.train._loop import train
+from keel.train._precision import PRECISIONS, BF16Precision, Precision, get_precision
+from keel.train._predict import predict_outputs
+from keel.train._result import TrainResult
+from keel.train._stopping import EarlyStopping, resolve_mode
+from keel.train.config import EarlyStoppingConfig, ScheduleConfig, TrainConfig
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "PRECISIONS",
+    "BF16Precision",
+    "Diagnosis",
+    "EarlyStopping",
+    "EarlyStoppingConfig",
+    "Precision",
+    "ScheduleConfig",
+    "TrainConfig",
+    "TrainResult",
+    "diagnose",
+    "get_precision",
+    "predict_outputs",
+    "resolve_mode",
+    "train",
+]

@@ -111,10 +111,16 @@ def diagnose(
                 f"{curve[-1]:.4g} over the last {w} epochs",
                 longer,
             )
-    summary = f"train loss {train[-1]:.4g}" + (f", validation loss {val[-1]:.4g}" if has_val else "")
+    if has_val:
+        message = (
+            f"the learning curves flattened without a rising validation loss (train loss "
+            f"{train[-1]:.4g}, validation loss {val[-1]:.4g})"
+        )
+    else:
+        message = f"the train loss flattened at {train[-1]:.4g} (no validation data to compare)"
     return Diagnosis(
         "fine",
-        f"the learning curves flattened without a rising validation loss ({summary})",
+        message,
         "nothing pressing: try a [train] schedule (cosine or onecycle) or a wider [model] to "
         "squeeze out more",
     )

@@ -60,6 +60,4 @@ def get_precision(name: str) -> Precision:
         return PRECISIONS[name]()
     except KeyError:
         valid = ", ".join(sorted(PRECISIONS))
-        raise SpecError(
-            f"[train] precision = {name!r} is not known: use one of {valid}"
-        ) from None
+        raise SpecError(f"[train] precision = {name!r} is not known: use one of {valid}") from None

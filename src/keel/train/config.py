@@ -13,8 +13,13 @@ class EarlyStoppingConfig(Config):
     """Stop when a validation metric stops improving; restore the best weights."""
 
     enabled: bool = True
-    metric: str = Field("loss", description="validation metric to watch: loss, accuracy, f1_macro, roc_auc, rmse, ...")
-    mode: Literal["auto", "min", "max"] = Field("auto", description="auto: min for loss/errors, max otherwise")
+    metric: str = Field(
+        "loss",
+        description="validation metric to watch: loss, accuracy, f1_macro, roc_auc, rmse, ...",
+    )
+    mode: Literal["auto", "min", "max"] = Field(
+        "auto", description="auto: min for loss/errors, max otherwise"
+    )
     patience: int = Field(5, ge=1)
     min_delta: float = Field(0.0, ge=0.0)
     restore_best: bool = True
@@ -47,4 +52,6 @@ class TrainConfig(Config):
     class_weights: Literal["none", "balanced"] | dict[str, float] = "none"
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     precision: Literal["fp32", "bf16"] = "fp32"
-    threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: all cores)")
+    threads: int | None = Field(
+        None, ge=1, description="torch intra-op threads (default: all cores)"
+    )

@@ -1,0 +1,158 @@
+"""The fitted preprocessing: raw feature columns → the array a model reads.
+
+Fitted on training rows only. The input kind follows the schema: image columns alone give
+``(C, H, W)`` images, one text column alone gives token ids, anything else is tabular (numeric
+block then categorical block). Mixing images or text with other columns is not supported yet.
+Its state is a JSON-able dict plus named numpy arrays: no pickle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from keel.data._blocks import Arrays, Block, Meta
+from keel.data._media import ImageBlock, TextBlock
+from keel.data._suggest import listing
+from keel.data._tabular import CategoricalBlock, NumericBlock
+from keel.data.config import DataConfig
+from keel.data.types import InputSpec, Schema
+from keel.errors import DataError
+
+__all__ = ["Preprocessor"]
+
+FORMAT = "keel.preprocessor/1"
+BLOCKS: dict[str, Any] = {
+    "numeric": NumericBlock,
+    "categorical": CategoricalBlock,
+    "image": ImageBlock,
+    "text": TextBlock,
+}
+
+
+def _require(frame: pd.DataFrame, columns: list[str]) -> None:
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:
+        raise DataError(
+            f"input is missing column {absent[0]!r} ({len(absent)} of {len(columns)} missing); "
+            f"every record needs {listing(columns)}"
+        )
+
+
+def _blocks(features: pd.DataFrame, schema: Schema, cfg: DataConfig) -> list[Block]:
+    images, texts = schema.of_kind("image"), schema.of_kind("text")
+    tabular = schema.of_kind("numeric") + schema.of_kind("categorical")
+    if images and (texts or tabular):
+        other = (texts + tabular)[0]
+        raise DataError(
+            f"image columns together with other columns (e.g. {other!r}) are not supported yet; "
+            f'set [data.columns] {other} = "ignore" or drop the image columns'
+        )
+    if images:
+        if schema.image_shape is None:
+            raise DataError("image columns need [data] image_shape = [channels, height, width]")
+        return [ImageBlock.fit(features, images, schema.image_shape, cfg)]
+    if texts:
+        if len(texts) > 1 or tabular:
+            other = (texts[1:] + tabular)[0]
+            raise DataError(
+                f"a text column ({texts[0]!r}) together with other columns (e.g. {other!r}) is "
+                f'not supported yet; set [data.columns] {other} = "ignore" to keep one text column'
+            )
+        return [TextBlock.fit(features, texts[0], cfg)]
+    blocks: list[Block] = []
+    if schema.of_kind("numeric"):
+        blocks.append(NumericBlock.fit(features, schema.of_kind("numeric"), cfg))
+    if schema.of_kind("categorical"):
+        blocks.append(CategoricalBlock.fit(features, schema.of_kind("categorical"), cfg))
+    return blocks
+
+
+def _spec(blocks: list[Block]) -> InputSpec:
+    first = blocks[0]
+    if isinstance(first, ImageBlock):
+        return InputSpec("image", first.shape)
+    if isinstance(first, TextBlock):
+        return InputSpec("tokens", (first.max_tokens,), first.vocab_size)
+    return InputSpec("tabular", (sum(len(b.feature_names) for b in blocks),))
+
+
+class Preprocessor:
+    """Fitted feature encoding; build it with :meth:`fit` or :meth:`from_state`."""
+
+    def __init__(self, blocks: list[Block]) -> None:
+        if not blocks:
+            raise DataError("there are no feature columns to preprocess; type at least one column")
+        self._blocks = blocks
+        self._spec = _spec(blocks)
+
+    @classmethod
+    def fit(cls, features: pd.DataFrame, schema: Schema, cfg: DataConfig) -> Preprocessor:
+        """Fit on ``features`` (the training rows only) typed by ``schema``."""
+        _require(features, list(schema.columns))
+        if len(features) == 0:
+            raise DataError("cannot fit the preprocessing on 0 rows; the training split is empty")
+        return cls(_blocks(features, schema, cfg))
+
+    @property
+    def input_spec(self) -> InputSpec:
+        return self._spec
+
+    @property
+    def columns(self) -> list[str]:
+        """The raw columns a record must have."""
+        return [c for b in self._blocks for c in b.columns]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [name for b in self._blocks for name in b.feature_names]
+
+    def transform(self, features: pd.DataFrame) -> np.ndarray:
+        """Encode raw records (original column names; extra columns are ignored).
+
+        float32 ``(n, n_features)`` for tabular, ``(n, C, H, W)`` for images; int64
+        ``(n, max_tokens)`` for tokens.
+        """
+        _require(features, self.columns)
+        parts = [b.transform(features) for b in self._blocks]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """JSON-able metadata and named arrays (``<block>.<name>``) that rebuild this object."""
+        metas: list[Meta] = []
+        arrays: Arrays = {}
+        for block in self._blocks:
+            meta, named = block.state()
+            metas.append({"type": block.type, **meta})
+            arrays.update({f"{block.type}.{k}": np.ascontiguousarray(v) for k, v in named.items()})
+        spec = {
+            "kind": self._spec.kind,
+            "shape": list(self._spec.shape),
+            "vocab_size": self._spec.vocab_size,
+        }
+        return {"format": FORMAT, "input": spec, "blocks": metas}, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Preprocessor:
+        """Rebuild from :meth:`to_state`'s output; transforms are bit-identical."""
+        if meta.get("format") != FORMAT:
+            raise DataError(
+                f"preprocessing state has format {meta.get('format')!r}, this keel reads "
+                f"{FORMAT!r}; "
+                "load it with the keel version that saved it"
+            )
+        blocks: list[Block] = []
+        for block_meta in meta["blocks"]:
+            kind = block_meta["type"]
+            prefix = f"{kind}."
+            named = {
+                k[len(prefix) :]: np.asarray(v) for k, v in arrays.items() if k.startswith(prefix)
+            }
+            blocks.append(BLOCKS[kind].from_state(block_meta, named))
+        return cls(blocks)
+
+    def __repr__(self) -> str:
+        spec = self._spec
+        return f"Preprocessor({spec.kind}, shape={spec.shape}, columns={len(self.columns)})"

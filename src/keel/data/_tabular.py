@@ -1,0 +1,177 @@
+"""Tabular feature blocks: numeric (impute, standardise) and categorical (one-hot or ordinal).
+
+Unseen categories: one-hot gives them an all-zero row; ordinal gives them the reserved id 0
+(known categories are 1..k in sorted order). Under ``[data] missing = "impute"`` a missing category
+is its own category ``<missing>`` when the training rows had gaps (impute = mean/median), or the
+most frequent training category (impute = most_frequent).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from keel.data._blocks import Arrays, Meta, check_gaps, numbers
+from keel.data._labels import sort_labels, to_labels
+from keel.data.config import DataConfig
+
+__all__ = ["MISSING", "CategoricalBlock", "NumericBlock"]
+
+MISSING = "<missing>"
+
+
+def _most_frequent(x: np.ndarray) -> np.ndarray:
+    """Per column, the most frequent non-missing value (the smallest on ties; 0 when empty)."""
+    out = np.zeros(x.shape[1])
+    for j in range(x.shape[1]):
+        present = x[~np.isnan(x[:, j]), j]
+        if len(present):
+            values, counts = np.unique(present, return_counts=True)
+            out[j] = values[np.argmax(counts)]
+    return out
+
+
+@dataclass
+class NumericBlock:
+    """Numbers, imputed with training statistics, then standardised with training mean/std."""
+
+    columns: list[str]
+    fill: np.ndarray  # per-column value for a missing entry (used only when impute)
+    mean: np.ndarray
+    scale: np.ndarray
+    impute: bool
+    type: str = "numeric"
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, columns: list[str], cfg: DataConfig) -> NumericBlock:
+        x = numbers(frame, columns, np.float64)
+        impute = cfg.missing == "impute"
+        check_gaps(frame[columns], impute)
+        gaps = np.isnan(x)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: filled with 0
+            if cfg.impute == "mean":
+                fill = np.nanmean(x, axis=0)
+            elif cfg.impute == "median":
+                fill = np.nanmedian(x, axis=0)
+            else:
+                fill = _most_frequent(x)
+        fill = np.where(np.isnan(fill), 0.0, fill)
+        if gaps.any():
+            x = np.where(gaps, fill, x)
+        if cfg.scaling == "standard":
+            mean = x.mean(axis=0)
+            std = x.std(axis=0)
+            scale = np.where(std > 0, std, 1.0)  # a constant column maps to 0, not NaN
+        else:
+            mean, scale = np.zeros(len(columns)), np.ones(len(columns))
+        return cls(columns, fill, mean, scale, impute)
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        x = numbers(frame, self.columns, np.float64)
+        gaps = np.isnan(x)
+        if gaps.any():
+            check_gaps(frame[self.columns], self.impute)
+            x = np.where(gaps, self.fill, x)
+        return ((x - self.mean) / self.scale).astype(np.float32)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.columns)
+
+    def state(self) -> tuple[Meta, Arrays]:
+        meta = {"columns": self.columns, "impute": self.impute}
+        return meta, {"fill": self.fill, "mean": self.mean, "scale": self.scale}
+
+    @classmethod
+    def from_state(cls, meta: Meta, arrays: Arrays) -> NumericBlock:
+        return cls(
+            list(meta["columns"]),
+            arrays["fill"],
+            arrays["mean"],
+            arrays["scale"],
+            bool(meta["impute"]),
+        )
+
+
+@dataclass
+class CategoricalBlock:
+    """Labels encoded one-hot (unseen → all zeros) or as ordinal ids (unseen → 0)."""
+
+    columns: list[str]
+    categories: dict[str, list[str]]
+    fill: dict[str, str]  # what a missing value becomes (only when impute)
+    encoding: str  # "onehot" | "ordinal"
+    impute: bool
+    type: str = "categorical"
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, columns: list[str], cfg: DataConfig) -> CategoricalBlock:
+        impute = cfg.missing == "impute"
+        check_gaps(frame[columns], impute)
+        categories: dict[str, list[str]] = {}
+        fill: dict[str, str] = {}
+        for name in columns:
+            labels = to_labels(frame[name])
+            present = labels.dropna()
+            categories[name] = sort_labels(present.unique().tolist())
+            if cfg.impute == "most_frequent" and len(present):
+                counts = present.value_counts()
+                fill[name] = min(counts.index[counts == counts.max()])
+            else:
+                fill[name] = MISSING
+                if labels.isna().any():
+                    categories[name].append(MISSING)
+        return cls(columns, categories, fill, cfg.categorical, impute)
+
+    def _codes(self, frame: pd.DataFrame, name: str) -> np.ndarray:
+        labels = to_labels(frame[name])
+        if labels.isna().any():
+            check_gaps(labels, self.impute)
+            labels = labels.fillna(self.fill[name])
+        index = pd.Index(self.categories[name], dtype=object)
+        return index.get_indexer(labels.to_numpy(dtype=object)).astype(np.int64)  # -1: unseen
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        n = len(frame)
+        parts: list[np.ndarray] = []
+        for name in self.columns:
+            codes = self._codes(frame, name)
+            if self.encoding == "ordinal":
+                parts.append((codes + 1).astype(np.float32).reshape(n, 1))
+                continue
+            onehot = np.zeros((n, len(self.categories[name])), dtype=np.float32)
+            seen = codes >= 0
+            onehot[np.flatnonzero(seen), codes[seen]] = 1.0
+            parts.append(onehot)
+        return np.concatenate(parts, axis=1) if parts else np.zeros((n, 0), np.float32)
+
+    @property
+    def feature_names(self) -> list[str]:
+        if self.encoding == "ordinal":
+            return list(self.columns)
+        return [f"{name}={cat}" for name in self.columns for cat in self.categories[name]]
+
+    def state(self) -> tuple[Meta, Arrays]:
+        meta: dict[str, Any] = {
+            "columns": self.columns,
+            "categories": self.categories,
+            "fill": self.fill,
+            "encoding": self.encoding,
+            "impute": self.impute,
+        }
+        return meta, {}
+
+    @classmethod
+    def from_state(cls, meta: Meta, arrays: Arrays) -> CategoricalBlock:
+        return cls(
+            list(meta["columns"]),
+            {k: list(v) for k, v in meta["categories"].items()},
+            dict(meta["fill"]),
+            str(meta["encoding"]),
+            bool(meta["impute"]),
+        )

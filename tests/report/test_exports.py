@@ -1,0 +1,10 @@
+"""The public surface of keel.report is exactly what ``__all__`` says."""
+
+from __future__ import annotations
+
+import keel.report
+
+
+def test_report_exports() -> None:
+    assert keel.report.__all__ == ["write_report"]
+    assert keel.report.write_report.__module__ == "keel.report._write"
