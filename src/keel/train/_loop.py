@@ -67,7 +67,11 @@ def train(
     if task not in ("classification", "regression"):
         raise SpecError(f"task {task!r} is not known: use 'classification' or 'regression'")
     x, y = as_tensors(train, task=task, n_classes=n_classes, part="train")
-    valid = as_tensors(val, task=task, n_classes=n_classes, part="validation") if val else None
+    valid = (
+        as_tensors(val, task=task, n_classes=n_classes, part="validation")
+        if val is not None
+        else None
+    )
     es = cfg.early_stopping
     if valid is None and es.enabled:
         raise SpecError(
