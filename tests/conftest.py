@@ -25,7 +25,9 @@ def keel_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def keel_cli(keel_home: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run ``python -m keel ARGS`` as a real process in the test's workspace."""
 
-    def call(*args: str, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def call(
+        *args: str, timeout: float = 300, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "KEEL_HOME": str(keel_home), "COLUMNS": "200"}
         return subprocess.run(
             [sys.executable, "-m", "keel", *map(str, args)],

@@ -1,4 +1,4 @@
-"""keel: one spec takes a dataset and a model through data checks, training, evaluation and a report.
+"""keel: one spec takes a dataset and a model through data checks, training, evaluation, report.
 
 The public surface is this module's ``__all__``; everything else is private. Names load lazily so
 that ``import keel`` (and the CLI) stay fast; ``from keel import run`` pulls in torch on first use.

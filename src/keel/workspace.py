@@ -1,4 +1,4 @@
-"""The `.keel/` workspace: found upward from the current folder like `.git`; `KEEL_HOME` overrides."""
+"""The `.keel/` workspace: found upward from the current folder like `.git`; KEEL_HOME overrides."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class Workspace:
     ) -> Workspace:
         """The workspace for ``start`` (default: the current folder).
 
-        ``home`` (the caller passes ``os.environ.get("KEEL_HOME")`` from the edge) wins; otherwise the
+        ``home`` (the caller reads ``KEEL_HOME`` at the edge and passes it) wins; otherwise the
         nearest `.keel/` upward; otherwise a new `.keel/` in ``start`` when ``create``.
         """
         if home:

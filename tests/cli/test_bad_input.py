@@ -1,4 +1,4 @@
-"""Every user mistake: exit code 2, one line on stderr naming the problem, no traceback, no run left."""
+"""Every user mistake: exit 2, one line on stderr naming the problem, no traceback, no run left."""
 
 from __future__ import annotations
 
@@ -107,7 +107,9 @@ def test_too_few_rows_for_split(tmp_path, keel_cli, keel_home):
 
 def test_too_few_rows_for_folds(tmp_path, keel_cli, keel_home):
     frame(n=40).to_csv(tmp_path / "d.csv", index=False)
-    path = spec(tmp_path, 'source = "d.csv"\ntarget = "label"', TRAIN + "[evaluate]\ncv_folds = 40\n")
+    path = spec(
+        tmp_path, 'source = "d.csv"\ntarget = "label"', TRAIN + "[evaluate]\ncv_folds = 40\n"
+    )
     assert_user_error(keel_cli("run", path), "cv_folds")
     assert_nothing_written(keel_home)
 

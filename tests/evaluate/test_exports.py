@@ -10,6 +10,7 @@ def test_evaluate_exports() -> None:
         "Evaluation",
         "classification_metrics",
         "confusion_matrix",
+        "linear_reference_loss",
         "metric_direction",
         "pr_curve",
         "regression_metrics",

@@ -45,7 +45,9 @@ def start(spec: Path, home: Path, *extra: str) -> subprocess.Popen[str]:
 def wait_for_checkpoint(home: Path, proc: subprocess.Popen[str], timeout: float = 120) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        runs = list((home / "runs").glob("*/checkpoints/last.pt")) if (home / "runs").exists() else []
+        runs = (
+            list((home / "runs").glob("*/checkpoints/last.pt")) if (home / "runs").exists() else []
+        )
         if runs:
             return runs[0].parents[1].name
         if proc.poll() is not None:

@@ -48,8 +48,8 @@ def write_spec(tmp_path: Path, text: str) -> Path:
 def test_run_produces_metrics_report_and_files(tmp_path, keel_home):
     result = keel.run(write_spec(tmp_path, IRIS), quiet=True, home=str(keel_home))
     assert result.run_dir == keel_home / "runs" / result.run_id
-    assert CLASSIFICATION_KEYS <= set(result.metrics["test"])
-    assert CLASSIFICATION_KEYS <= set(result.metrics["val"])
+    assert set(result.metrics["test"]) >= CLASSIFICATION_KEYS
+    assert set(result.metrics["val"]) >= CLASSIFICATION_KEYS
     assert set(result.metrics["cv"]["accuracy"]) >= {"mean", "std"}
     assert len(result.metrics["cv"]["accuracy"]["folds"]) == 2
     assert 1 <= len(result.history) <= 6
@@ -67,9 +67,13 @@ def test_saved_preprocessing_reproduces_the_features(tmp_path, keel_home):
     result = keel.run(write_spec(tmp_path, IRIS), quiet=True, home=str(keel_home))
     doc = json.loads((result.run_dir / "preprocess.json").read_text())
     arrays = load_arrays(result.run_dir / "preprocess.safetensors")
-    features = {k.removeprefix("features."): v for k, v in arrays.items() if k.startswith("features.")}
+    features = {
+        k.removeprefix("features."): v for k, v in arrays.items() if k.startswith("features.")
+    }
     restored = Preprocessor.from_state(doc["features"], features)
-    dataset = keel.load_dataset(keel.load_spec(result.run_dir / "spec.toml").spec.data, base_dir=tmp_path)
+    dataset = keel.load_dataset(
+        keel.load_spec(result.run_dir / "spec.toml").spec.data, base_dir=tmp_path
+    )
     x = restored.transform(dataset.features.iloc[:10])
     assert x.shape == (10, 4) and x.dtype == np.float32
     weights = load_tensors(result.run_dir / "model.safetensors")
@@ -127,7 +131,11 @@ def test_same_seed_same_result(tmp_path, keel_home):
 
 @pytest.mark.parametrize("arch", ["rnn", "transformer", "cnn"])
 def test_other_architectures_run_on_images(tmp_path, keel_home, arch):
-    extra = {"rnn": "width = 16", "transformer": "width = 16\nheads = 2\ndepth = 1", "cnn": "channels = [4]"}
+    extra = {
+        "rnn": "width = 32",
+        "transformer": "width = 16\nheads = 2\ndepth = 1",
+        "cnn": "channels = [4]",
+    }
     text = f"""
 name = "digits_{arch}"
 [data]
@@ -136,8 +144,9 @@ source = "builtin:digits"
 name = "{arch}"
 {extra[arch]}
 [train]
-epochs = 1
+epochs = 3
+lr = 0.005
 threads = 1
 """
     result = keel.run(write_spec(tmp_path, text), quiet=True, home=str(keel_home))
-    assert result.metrics["test"]["accuracy"] > 0.1
+    assert result.metrics["test"]["accuracy"] > 0.2  # chance is 0.1

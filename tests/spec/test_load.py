@@ -1,4 +1,4 @@
-"""Spec loading: a valid spec becomes typed config; every mistake is one line naming file, key and fix."""
+"""Spec loading: a valid spec becomes typed config; a mistake is one line naming file, key, fix."""
 
 from pathlib import Path
 

@@ -81,3 +81,27 @@ def test_a_real_overfitting_run_is_diagnosed():
     assert isinstance(result.diagnosis, Diagnosis)
     assert result.diagnosis.verdict == "overfitting", result.diagnosis.message
     assert "[model] dropout (now 0)" in result.diagnosis.suggestion
+
+
+def test_one_noisy_epoch_at_the_end_is_not_overfitting():
+    train_loss = [2.0, 0.9, 0.5, 0.3, 0.22, 0.2, 0.19, 0.185, 0.18, 0.17]
+    val_loss = [2.0, 1.0, 0.6, 0.4, 0.32, 0.3, 0.29, 0.285, 0.28, 0.33]
+    d = diagnose(curves(train_loss, val_loss), "classification", baseline_loss=LN10)
+    assert d.verdict != "overfitting"
+
+
+def test_a_network_worse_than_the_linear_reference_is_underfitting():
+    train_loss = [1.0, 0.8, 0.7, 0.66, 0.65, 0.65]
+    val_loss = [1.0, 0.82, 0.72, 0.69, 0.68, 0.68]
+    d = diagnose(curves(train_loss, val_loss), "regression", baseline_loss=1.0, reference_loss=0.6)
+    assert d.verdict == "underfitting" and "linear model" in d.message
+
+
+def test_noisy_data_the_network_matches_the_reference_on_is_fine():
+    """A high loss next to predicting the mean is no verdict when a linear model does no better."""
+    train_loss = [1.0, 0.7, 0.62, 0.61, 0.6, 0.6]
+    val_loss = [1.0, 0.72, 0.66, 0.655, 0.652, 0.652]
+    curves_ = curves(train_loss, val_loss)
+    assert diagnose(curves_, "regression", baseline_loss=1.0).verdict == "underfitting"
+    d = diagnose(curves_, "regression", baseline_loss=1.0, reference_loss=0.66)
+    assert d.verdict == "fine"

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from keel.errors import KeelError, exit_code
 
@@ -27,7 +28,7 @@ def _guard(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except KeelError as error:
-        err_console.print(f"[bold red]error:[/] {error}", soft_wrap=True, markup=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(exit_code(error)) from None
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from keel.cli._app import _guard, _home, app, err_console
@@ -59,9 +60,9 @@ def run(
     out = Console(highlight=False)
     out.print(summary_table(result.metrics))
     diagnosis = result.diagnosis
-    out.print(f"[bold]diagnosis:[/] {diagnosis['verdict']} — {diagnosis['message']}")
+    out.print(f"[bold]diagnosis:[/] {diagnosis['verdict']} — {escape(diagnosis['message'])}")
     if diagnosis.get("suggestion"):
-        out.print(f"[bold]try next:[/] {diagnosis['suggestion']}")
+        out.print(f"[bold]try next:[/] {escape(diagnosis['suggestion'])}")
     out.print(f"run [bold]{result.run_id}[/] in {result.seconds:.1f} s")
     if result.report:
         out.print(f"report: {result.report}")

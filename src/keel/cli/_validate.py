@@ -22,6 +22,5 @@ def validate(
     if as_json:
         print(json.dumps({"valid": True, "spec": loaded.spec.model_dump(mode="json")}))
     else:
-        print(
-            f"{spec}: valid ({loaded.spec.name}: model {loaded.spec.model.name}, data {loaded.spec.data.source})"
-        )
+        s = loaded.spec
+        print(f"{spec}: valid ({s.name}: model {s.model.name}, data {s.data.source})")

@@ -1,4 +1,4 @@
-"""The files a run leaves for later stages: weights as safetensors, preprocessing as JSON + arrays."""
+"""Files a run leaves for later stages: weights as safetensors, preprocessing as JSON + arrays."""
 
 from __future__ import annotations
 

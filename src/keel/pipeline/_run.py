@@ -17,7 +17,7 @@ from keel import __version__
 from keel._io import write_bytes_atomic, write_json_atomic
 from keel.data import summarize
 from keel.errors import SpecError, UserError
-from keel.evaluate import Evaluation
+from keel.evaluate import Evaluation, linear_reference_loss
 from keel.models import build_model, count_parameters
 from keel.pipeline._artifacts import save_model_files
 from keel.pipeline._cv import cross_validate
@@ -123,13 +123,19 @@ def run(
 
     torch.manual_seed(spec.seed)
     model = build_model(spec.model, prep.preprocessor.input_spec, prep.n_outputs)
-    ws = Workspace.find(loaded.base_dir if home is None else None, home=home)
+    ws = Workspace.find(home=home)
     run_id, run_dir = _open_run_dir(ws, loaded, resume)
     try:
         task = prep.dataset.task
         monitor = monitor_metrics(
             full_metrics(task, prep.dataset.classes, prep.target, spec.evaluate.ece_bins)
         )
+        reference = None
+        if prep.val is not None and spec.train.class_weights == "none":
+            reference = linear_reference_loss(
+                prep.train.x, prep.train.y, prep.val.x, prep.val.y,
+                task=task, n_classes=prep.n_outputs, seed=spec.seed,
+            )  # fmt: skip
         result = train(
             model,
             (prep.train.x, prep.train.y),
@@ -143,6 +149,7 @@ def run(
             checkpoint_dir=run_dir / "checkpoints",
             resume=resume is not None,
             progress=not quiet,
+            reference_loss=reference,
         )
         evaluation, test_out = _evaluate(result, prep, loaded)
         if prep.folds:

@@ -14,17 +14,21 @@ _PATTERN_HINT = (
 )
 
 
+def _is_tag(item: Any, parts: list[str]) -> bool:
+    """A union branch or type tag pydantic puts in an error location, not a key of the spec."""
+    text = str(item)
+    if parts and parts[-1] == "model" and text in {"mlp", "cnn", "rnn", "transformer"}:
+        return True
+    return "[" in text or text.startswith("function-") or text in _TYPE_TAGS
+
+
 def _dotted(loc: tuple[Any, ...]) -> str:
     """('train', 'early_stopping', 'metric') → 'train.early_stopping.metric'; drops union tags."""
     parts: list[str] = []
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif parts and str(item) in {"mlp", "cnn", "rnn", "transformer"} and parts[-1] == "model":
-            continue
-        elif "[" in str(item) or str(item).startswith("function-") or item in _TYPE_TAGS:
-            continue
-        else:
+        elif not _is_tag(item, parts):
             parts.append(("." if parts else "") + str(item))
     return "".join(parts).replace(".[", "[")
 

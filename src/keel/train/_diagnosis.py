@@ -4,11 +4,14 @@
 curves and re-run on any saved history. The rules, in order:
 
 overfitting
-    the validation loss rose from its minimum (by more than ``RISE`` of it) and the gap between
-    validation and train loss grew over the last ``window`` epochs.
+    the validation loss reached its minimum before the last ``window`` epochs and stayed above it
+    (by more than ``RISE`` of it) through all of them, while the gap between validation and train
+    loss grew: a sustained rise, not one noisy epoch.
 underfitting
-    both losses stay high (the final train loss is above ``HIGH`` × the baseline loss — the loss of
-    predicting the class prior, or the mean for regression), or the loss (validation when there is
+    the best validation loss is no better than ``reference_loss`` (a linear model's validation loss
+    on the same features, when the caller has one) by ``MARGIN``; or, without a reference, both
+    losses stay high (the final train loss is above ``HIGH`` × the baseline loss — the loss of
+    predicting the class prior, or the mean for regression); or the loss (validation when there is
     some, train otherwise) was still falling steeply at the end: by more than ``STEEP`` of the
     baseline (or of its own value, without a baseline) over the last ``window`` epochs.
 fine
@@ -21,9 +24,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-__all__ = ["HIGH", "RISE", "STEEP", "Diagnosis", "diagnose"]
+__all__ = ["HIGH", "MARGIN", "RISE", "STEEP", "Diagnosis", "diagnose"]
 
 RISE = 0.05
+MARGIN = 0.02
 HIGH = 0.5
 STEEP = 0.05
 
@@ -52,12 +56,14 @@ def diagnose(
     task: str,
     *,
     baseline_loss: float | None = None,
+    reference_loss: float | None = None,
     knobs: Mapping[str, Any] | None = None,
     window: int = 3,
 ) -> Diagnosis:
     """Diagnose a training run from its history rows (``train_loss``, optional ``val_loss``).
 
     ``baseline_loss`` is the loss of a model that ignores its input (class prior / mean);
+    ``reference_loss`` the validation loss of a linear model on the same features;
     ``knobs`` holds current values quoted in the suggestion (``dropout``, ``weight_decay``, ``l2``,
     ``epochs``, ``lr``).
     """
@@ -75,7 +81,8 @@ def diagnose(
     if has_val and w >= 1:
         i_min = min(range(n), key=val.__getitem__)
         gap = [v - t for v, t in zip(val, train, strict=True)]
-        rose = i_min < n - 1 and val[-1] - val[i_min] > RISE * abs(val[i_min])
+        above = val[i_min] + RISE * abs(val[i_min])
+        rose = i_min < n - w and all(v > above for v in val[n - w :])
         if rose and gap[-1] > gap[-1 - w] and gap[-1] > gap[i_min]:
             return Diagnosis(
                 "overfitting",
@@ -91,7 +98,16 @@ def diagnose(
         f"train longer ([train] epochs{_now(knobs, 'epochs')}), raise [model] width/depth or "
         f"[train] lr{_now(knobs, 'lr')}"
     )
-    if baseline_loss is not None and baseline_loss > 0:
+    if has_val and reference_loss is not None and reference_loss > 0:
+        best = min(val)
+        if best > reference_loss * (1 + MARGIN):
+            return Diagnosis(
+                "underfitting",
+                f"the best validation loss {best:.4g} is worse than a linear model's "
+                f"({reference_loss:.4g}) on the same features",
+                f"{longer}; lower [model] dropout{_now(knobs, 'dropout')} if it is high",
+            )
+    elif baseline_loss is not None and baseline_loss > 0:
         high = train[-1] > HIGH * baseline_loss and (not has_val or val[-1] > HIGH * baseline_loss)
         if high:
             return Diagnosis(
@@ -118,9 +134,8 @@ def diagnose(
         )
     else:
         message = f"the train loss flattened at {train[-1]:.4g} (no validation data to compare)"
-    return Diagnosis(
-        "fine",
-        message,
-        "nothing pressing: try a [train] schedule (cosine or onecycle) or a wider [model] to "
-        "squeeze out more",
-    )
+    if knobs.get("schedule", "none") == "none":
+        hint = "nothing pressing: try a [train] schedule (cosine or onecycle) to squeeze out more"
+    else:
+        hint = "nothing pressing: more (or augmented) training data is the next lever"
+    return Diagnosis("fine", message, hint)

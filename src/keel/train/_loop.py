@@ -54,6 +54,7 @@ def train(
     checkpoint_dir: Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    reference_loss: float | None = None,
 ) -> TrainResult:
     """Train ``model`` on in-memory ``train`` arrays as ``cfg`` says; validate on ``val``.
 
@@ -62,7 +63,8 @@ def train(
     where early stopping can watch them. ``seed`` fixes the batch order and dropout. With
     ``checkpoint_dir``, ``last.pt`` is written after every epoch; ``resume=True`` continues from
     it and ends with the weights an uninterrupted run would have. The caller's torch RNG state is
-    left untouched.
+    left untouched. ``reference_loss`` (a simpler model's validation loss, same criterion) lets the
+    diagnosis call a network that cannot beat it underfitting.
     """
     if task not in ("classification", "regression"):
         raise SpecError(f"task {task!r} is not known: use 'classification' or 'regression'")
@@ -169,6 +171,7 @@ def train(
         "l2": cfg.l2,
         "epochs": cfg.epochs,
         "lr": cfg.lr,
+        "schedule": cfg.schedule.name,
     }
     baseline = baseline_loss(criterion, y, task=task, n_classes=n_classes)
     return TrainResult(
@@ -179,7 +182,9 @@ def train(
         monitor=es.metric,
         stopped_early=stopper.stopped,
         epochs_run=len(history),
-        diagnosis=diagnose(history, task, baseline_loss=baseline, knobs=knobs),
+        diagnosis=diagnose(
+            history, task, baseline_loss=baseline, reference_loss=reference_loss, knobs=knobs
+        ),
     )
 
 
