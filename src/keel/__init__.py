@@ -6,9 +6,9 @@ that ``import keel`` (and the CLI) stay fast; ``from keel import run`` pulls in 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
+from keel._lazy import attach as _attach
 from keel.errors import (
     DataError,
     IntegrityError,
@@ -83,20 +83,10 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'keel' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = _attach(__name__, _LAZY, __all__)
 
 
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
-
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from keel.data import (
         Dataset,
         Preprocessor,

@@ -5,13 +5,9 @@
 >>> net = build_model(MLPConfig(width=32), InputSpec("tabular", (4,)), n_outputs=3)
 """
 
-from keel.models._registry import (
-    Builder,
-    available_models,
-    build_model,
-    count_parameters,
-    get_builder,
-)
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+from keel._lazy import attach as _attach
 from keel.models.config import (
     MODEL_NAMES,
     CNNConfig,
@@ -20,6 +16,15 @@ from keel.models.config import (
     RNNConfig,
     TransformerConfig,
 )
+
+if _TYPE_CHECKING:
+    from keel.models._registry import (
+        Builder,
+        available_models,
+        build_model,
+        count_parameters,
+        get_builder,
+    )
 
 __all__ = [
     "MODEL_NAMES",
@@ -34,3 +39,10 @@ __all__ = [
     "count_parameters",
     "get_builder",
 ]
+
+__getattr__, __dir__ = _attach(
+    __name__,
+    {n: "keel.models._registry" for n in ("Builder", "available_models", "build_model",
+                                          "count_parameters", "get_builder")},
+    __all__,
+)  # fmt: skip

@@ -181,6 +181,8 @@ def run(
             test_true=test_true,
             test_outputs=shown,
             ece_bins=spec.evaluate.ece_bins,
+            best_epoch=result.best_epoch,
+            monitor=result.monitor,
         )
     out = RunResult(
         run_id=run_id,

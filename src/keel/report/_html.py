@@ -115,9 +115,10 @@ def render_html(
     test_true: np.ndarray,
     test_outputs: np.ndarray,
     ece_bins: int,
+    kept: tuple[int, str] | None = None,
 ) -> str:
     """The whole report as an HTML string (inputs already checked by ``write_report``)."""
-    curves = _plots.learning_curves(history)
+    curves = _plots.learning_curves(history, kept)
     if task == "classification":
         pictures = _classification_pictures(test_true, test_outputs, class_names, ece_bins)
         support = np.bincount(test_true, minlength=len(class_names)).tolist()

@@ -34,18 +34,22 @@ def _val_metric_names(history: list[dict[str, Any]]) -> list[str]:
     return headline or names[:_MAX_OTHER_METRICS]
 
 
-def _loss_panel(ax: Any, epochs: np.ndarray, losses: dict[str, np.ndarray]) -> None:
+def _loss_panel(
+    ax: Any, epochs: np.ndarray, losses: dict[str, np.ndarray], kept: tuple[int, str] | None
+) -> None:
     for i, (key, values) in enumerate(losses.items()):
         label = "train" if key == "train_loss" else "validation"
         ax.plot(epochs, values, marker="o", markersize=3, color=color(i), label=label)
     val = losses.get("val_loss")
-    if val is not None:
-        best = int(np.nanargmin(val))
-        late = epochs[best] > (np.nanmin(epochs) + np.nanmax(epochs)) / 2
-        ax.axvline(epochs[best], color="#9aa5b1", linestyle="--", linewidth=1)
+    if kept is None and val is not None:
+        kept = (int(epochs[int(np.nanargmin(val))]), "loss")
+    if kept is not None:
+        best, monitor = kept
+        late = best > (np.nanmin(epochs) + np.nanmax(epochs)) / 2
+        ax.axvline(best, color="#9aa5b1", linestyle="--", linewidth=1)
         ax.annotate(
-            f" best epoch {epochs[best]:g} ",
-            (epochs[best], 1.0),
+            f" kept epoch {best} (best val {monitor}) ",
+            (best, 1.0),
             xycoords=("data", "axes fraction"),
             fontsize=8,
             color="#52606d",
@@ -73,8 +77,13 @@ def _lr_panel(ax: Any, epochs: np.ndarray, lr: np.ndarray) -> None:
     style(ax, title="Learning rate", xlabel="epoch", ylabel="lr")
 
 
-def learning_curves(history: list[dict[str, Any]]) -> str | None:
-    """Loss (train vs validation), validation metrics and a varying learning rate, per epoch."""
+def learning_curves(
+    history: list[dict[str, Any]], kept: tuple[int, str] | None = None
+) -> str | None:
+    """Loss (train vs validation), validation metrics and a varying learning rate, per epoch.
+
+    ``kept`` is (epoch, monitored metric) of the weights training kept; default: least val loss.
+    """
     history = [row for row in history if isinstance(row, dict)]
     if not history:
         return None
@@ -101,7 +110,10 @@ def learning_curves(history: list[dict[str, Any]]) -> str | None:
     fig = new_figure(sum(widths), 3.6, wspace=0.28)
     axes = fig.subplots(1, len(panels), squeeze=False, width_ratios=widths)[0]
     for ax, (draw, data) in zip(axes, panels, strict=True):
-        draw(ax, epochs, data)
+        if draw is _loss_panel:
+            _loss_panel(ax, epochs, data, kept)
+        else:
+            draw(ax, epochs, data)
     return to_data_uri(fig)
 
 

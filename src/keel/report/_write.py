@@ -86,6 +86,8 @@ def write_report(
     test_true: np.ndarray,
     test_outputs: np.ndarray,
     ece_bins: int = 15,
+    best_epoch: int | None = None,
+    monitor: str = "loss",
 ) -> Path:
     """Write one self-contained HTML report (figures embedded, no external URL) and return its path.
 
@@ -117,6 +119,7 @@ def write_report(
         test_true=y,
         test_outputs=out,
         ece_bins=ece_bins,
+        kept=(int(best_epoch), monitor) if best_epoch else None,
     )
     _write_atomic(path, html)
     return path
