@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.keel-installed
+SHELL  := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+QUIET_PIP := { grep -v "is ignored" || true; }   # pip's noise about this machine's local indexes
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: demo test lint format bench clean
@@ -11,8 +14,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first: the local CPU build; an open requirement would pull a multi-GB CUDA build
-	$(BIN)/python -m pip install -q torch==2.13.0 2>&1 | grep -v "is ignored" || true
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[all,dev]' 2>&1 | grep -v "is ignored" || true
+	$(BIN)/python -m pip install -q torch==2.13.0 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[all,dev]' 2>&1 | $(QUIET_PIP)
 	$(BIN)/python -c "import keel, torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $(STAMP)
 
