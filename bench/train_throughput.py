@@ -1,17 +1,19 @@
 """Training throughput: keel's trainer against a hand-written loop and a per-sample DataLoader.
 
-The same small CNN (conv32-pool-conv64-pool-dense128, identical initial weights), the same
-in-memory data, optimizer (Adam), batch size and thread count, trained three ways:
+The same model (a small CNN: conv32-pool-conv64-pool-dense128, or an MLP: 256-256; identical
+initial weights), the same in-memory data, optimizer (Adam), batch size and thread count, trained
+three ways:
 
 1. ``keel.train.train`` (progress off, no validation, no checkpoint, early stopping off);
-2. a hand-written PyTorch loop: ``randperm`` + tensor indexing;
+2. a hand-written PyTorch loop: ``randperm`` + tensor indexing, torch's default optimizer
+   implementation (keel picks the fused one, the same update in one kernel);
 3. a ``torch.utils.data.DataLoader`` over a ``TensorDataset`` (per-sample fetch + collate,
    ``num_workers=0``).
 
 Runs are interleaved over rounds (the order rotates each round) and the median is reported,
 because a shared machine is noisy. Targets: keel/hand ≥ 0.97, keel/DataLoader ≥ 2.
 
-    python bench/train_throughput.py              # digits and MNIST, 3 rounds
+    python bench/train_throughput.py              # digits and MNIST, CNN and MLP, 3 rounds
     python bench/train_throughput.py --quick      # one round, one epoch
 """
 
@@ -69,6 +71,21 @@ def small_cnn(side: int, n_classes: int = 10) -> nn.Sequential:
         nn.ReLU(),
         nn.Linear(128, n_classes),
     )
+
+
+def small_mlp(side: int, n_classes: int = 10) -> nn.Sequential:
+    """flatten → 256 → 256 → logits: a model whose step is cheap, so the data path shows."""
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(side * side, 256),
+        nn.ReLU(),
+        nn.Linear(256, 256),
+        nn.ReLU(),
+        nn.Linear(256, n_classes),
+    )
+
+
+MODELS: dict[str, Callable[[int], nn.Module]] = {"cnn": small_cnn, "mlp": small_mlp}
 
 
 def run_keel(model: nn.Module, data: Data, epochs: int, batch_size: int, threads: int) -> None:
@@ -143,11 +160,17 @@ def fetch_cost(data: Data, batch_size: int, rounds: int) -> tuple[float, float]:
 
 
 def measure(
-    name: str, data: Data, *, epochs: int, rounds: int, batch_size: int, threads: int
+    make: Callable[[int], nn.Module],
+    data: Data,
+    *,
+    epochs: int,
+    rounds: int,
+    batch_size: int,
+    threads: int,
 ) -> dict[str, float]:
     """Median samples/s of each runner over ``rounds`` interleaved rounds."""
     torch.manual_seed(SEED)
-    initial = small_cnn(data[0].shape[-1])
+    initial = make(data[0].shape[-1])
     n_warm = 2 * batch_size + len(data[1]) % batch_size  # every batch shape the real run sees
     warm = (data[0][:n_warm], data[1][:n_warm])
     for runner in RUNNERS.values():  # first-call costs (lazy imports, kernel caches) off the clock
@@ -173,6 +196,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--quick", action="store_true", help="one round of one epoch")
     args = parser.parse_args()
     epochs = args.epochs or (1 if args.quick else 3)
@@ -182,23 +206,24 @@ def main() -> None:
         f"torch={torch.__version__}"
     )
     header = (
-        f"{'dataset':<8} {'rows':>6} {'keel/s':>9} {'hand/s':>9} {'loader/s':>9} "
+        f"{'dataset':<8} {'model':<5} {'rows':>6} {'keel/s':>9} {'hand/s':>9} {'loader/s':>9} "
         f"{'keel/hand':>9} {'keel/loader':>11} {'fetch µs/row index|loader':>26}"
     )
     print(header)
     print("-" * len(header))
     for name in args.datasets:
         data = DATASETS[name]()
-        s = measure(
-            name, data, epochs=epochs, rounds=rounds, batch_size=args.batch_size,
-            threads=args.threads,
-        )  # fmt: skip
         index, per_sample = fetch_cost(data, args.batch_size, rounds)
-        print(
-            f"{name:<8} {len(data[1]):>6} {s['keel']:>9.0f} {s['hand']:>9.0f} "
-            f"{s['dataloader']:>9.0f} {s['keel'] / s['hand']:>9.3f} "
-            f"{s['keel'] / s['dataloader']:>11.2f} {index:>12.2f} | {per_sample:<11.2f}"
-        )
+        for model in args.models:
+            s = measure(
+                MODELS[model], data, epochs=epochs, rounds=rounds, batch_size=args.batch_size,
+                threads=args.threads,
+            )  # fmt: skip
+            print(
+                f"{name:<8} {model:<5} {len(data[1]):>6} {s['keel']:>9.0f} {s['hand']:>9.0f} "
+                f"{s['dataloader']:>9.0f} {s['keel'] / s['hand']:>9.3f} "
+                f"{s['keel'] / s['dataloader']:>11.2f} {index:>12.2f} | {per_sample:<11.2f}"
+            )
     print(
         "targets: keel/hand >= 0.97, keel/loader >= 2. samples/s are medians over interleaved "
         "rounds; fetch is the batch-fetch cost alone (the only work the runners do differently)"

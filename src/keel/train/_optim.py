@@ -25,11 +25,20 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
             {"params": [p for p in params if id(p) not in decayed], "weight_decay": 0.0},
         ]
         groups = [g for g in groups if g["params"]]
+    # The fused kernels do the same update in one pass over all parameters: on CPU about 1.5×
+    # faster per step than torch's default per-parameter loop for small dense models
+    # (bench/train_throughput.py). They need floating-point parameters on one device.
+    fused = _can_fuse(params)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, fused=fused)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr)
-    return torch.optim.Adam(groups, lr=cfg.lr)
+        return torch.optim.AdamW(groups, lr=cfg.lr, fused=fused)
+    return torch.optim.Adam(groups, lr=cfg.lr, fused=fused)
+
+
+def _can_fuse(params: list[torch.Tensor]) -> bool:
+    devices = {p.device.type for p in params}
+    return bool(params) and len(devices) == 1 and all(p.is_floating_point() for p in params)
 
 
 class LRSchedule:
