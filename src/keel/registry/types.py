@@ -1,0 +1,165 @@
+"""The records the registry keeps, and the interfaces of its two stores.
+
+Every I/O boundary has an interface and an in-memory implementation; the same conformance tests run
+over every implementation (tests/registry/test_*_conformance.py).
+
+Registration is crash-safe by order: every file (and the manifest) is written to the artifact store
+first, then ONE metadata transaction allocates the next version number and inserts the version row.
+A version is visible only once that transaction commits, so a version is never visible without all
+its files; a killed registration leaves at most unreferenced blobs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """One registered model version, as the metadata store keeps it."""
+
+    name: str
+    version: int
+    manifest_digest: str  # sha256 hex of the canonical manifest bytes (also its artifact address)
+    signature: str  # base64 Ed25519 signature over the manifest digest
+    key_id: str  # id of the signing key
+    created_at: datetime
+    created_by: str
+    gates_passed: bool
+    metrics: dict[str, Any] = field(default_factory=dict)  # copy of the manifest's, for listing
+
+
+@dataclass(frozen=True)
+class AliasEvent:
+    """One move of a stage alias (``production``, ``staging``...): the promotion history."""
+
+    id: int
+    name: str
+    stage: str
+    version: int
+    previous_version: int | None
+    action: str  # "promote" | "rollback"
+    actor: str
+    reason: str
+    forced: bool
+    at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One entry of the append-only, hash-chained audit trail."""
+
+    seq: int  # 1, 2, 3... without gaps
+    at: datetime
+    actor: str
+    action: str  # "register", "promote", "rollback", "key.create", ...
+    target: str  # e.g. "digits:3"
+    details: dict[str, Any]
+    prev_hash: str  # hash of entry seq-1 ("0" * 64 for the first)
+    hash: str  # sha256 over (seq, at, actor, action, target, details, prev_hash) canonical JSON
+
+
+@runtime_checkable
+class MetadataStore(Protocol):
+    """Versions, stage aliases with their history, and the audit trail.
+
+    Implementations: ``SqlStore`` (SQLite in WAL mode, PostgreSQL; schema by Alembic) and
+    ``MemoryStore``. Every mutating method appends its audit entry in the SAME transaction.
+    """
+
+    def create_version(
+        self,
+        name: str,
+        *,
+        manifest_digest: str,
+        signature: str,
+        key_id: str,
+        created_by: str,
+        gates_passed: bool,
+        metrics: dict[str, Any],
+    ) -> VersionRecord:
+        """Allocate ``max(version) + 1`` for ``name`` (1 for a new name) atomically, even with many
+        concurrent writers in other processes; insert the row and an audit entry ``register``."""
+        ...
+
+    def get_version(self, name: str, version: int) -> VersionRecord | None: ...
+
+    def latest_version(self, name: str) -> VersionRecord | None: ...
+
+    def list_versions(self, name: str) -> list[VersionRecord]:
+        """Ascending by version."""
+        ...
+
+    def list_models(self) -> list[str]:
+        """Sorted model names."""
+        ...
+
+    def get_alias(self, name: str, stage: str) -> int | None:
+        """The version a stage points at, or None."""
+        ...
+
+    def list_aliases(self, name: str) -> dict[str, int]: ...
+
+    def move_alias(
+        self,
+        name: str,
+        stage: str,
+        version: int,
+        *,
+        action: str,
+        actor: str,
+        reason: str,
+        forced: bool,
+    ) -> AliasEvent:
+        """Point ``stage`` at ``version``, append an AliasEvent and an audit entry, atomically."""
+        ...
+
+    def alias_history(self, name: str, stage: str | None = None) -> list[AliasEvent]:
+        """Oldest first."""
+        ...
+
+    def append_audit(self, *, actor: str, action: str, target: str, details: dict[str, Any]) -> AuditEntry:
+        """Append an entry for an action that has no other row (key changes, verification...)."""
+        ...
+
+    def audit_entries(self) -> list[AuditEntry]:
+        """Oldest first."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class BlobBackend(Protocol):
+    """Raw bytes under string keys (``sha256/ab/<digest>``): where artifacts physically live.
+
+    Implementations: ``LocalBackend`` (a folder; atomic temp + fsync + rename), ``FsspecBackend`` (any
+    fsspec URL, e.g. ``s3://bucket/prefix`` or ``memory://x``) and ``MemoryBackend``. The same
+    conformance tests run over all three. Content addressing, verification and encryption live
+    above, in ``ContentStore``, once for every backend.
+    """
+
+    def write(self, key: str, chunks: Iterable[bytes]) -> None:
+        """Store the concatenated chunks under ``key`` atomically: readers never see a part."""
+        ...
+
+    def read(self, key: str) -> bytes:
+        """The bytes under ``key``; ``NotFoundError`` if absent."""
+        ...
+
+    def open(self, key: str) -> BinaryIO:
+        """A readable binary stream of the bytes under ``key``; ``NotFoundError`` if absent."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; absent keys are fine."""
+        ...
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        """Every stored key under ``prefix`` (for garbage collection and tests)."""
+        ...
