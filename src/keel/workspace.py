@@ -54,6 +54,19 @@ class Workspace:
     def runs(self) -> Path:
         return self.root / "runs"
 
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / "artifacts"
+
+    @property
+    def registry_url(self) -> str:
+        """The default metadata store: SQLite in the workspace."""
+        return f"sqlite:///{self.root / 'registry.db'}"
+
     def new_run_id(self, name: str) -> str:
         """A sortable, unique run id: ``<name>-<UTC time>-<random>``."""
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())

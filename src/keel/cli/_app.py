@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -23,13 +23,18 @@ app = typer.Typer(
 err_console = Console(stderr=True, highlight=False)
 
 
+def fail(error: KeelError) -> NoReturn:
+    """Print ``error`` as one red line on stderr and exit with its code."""
+    err_console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
+    raise typer.Exit(exit_code(error))
+
+
 def _guard(fn: Callable[[], Any]) -> Any:
     """Run a command; a KeelError becomes one red line on stderr and its exit code."""
     try:
         return fn()
     except KeelError as error:
-        err_console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
-        raise typer.Exit(exit_code(error)) from None
+        fail(error)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         raise typer.Exit(130) from None
@@ -40,9 +45,9 @@ def _home() -> str | None:
     return os.environ.get("KEEL_HOME") or None
 
 
-from keel.cli import _run, _validate  # noqa: E402  (commands register on `app`)
+from keel.cli import _registry, _run, _validate  # noqa: E402  (commands register on `app`)
 
-_ = (_run, _validate)
+_ = (_registry, _run, _validate)
 
 
 @app.command()

@@ -129,6 +129,11 @@ class MetadataStore(Protocol):
         """Oldest first."""
         ...
 
+    def verify_audit(self) -> list[str]:
+        """Problems found in the audit trail (empty when intact): edited, deleted or reordered
+        entries, and version rows or alias events whose audit entry is missing."""
+        ...
+
     def close(self) -> None: ...
 
 

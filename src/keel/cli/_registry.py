@@ -1,0 +1,272 @@
+"""Registry commands: init, models list/show, verify, promote, rollback, history, audit."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from keel.cli._app import _guard, app, fail
+
+models_app = typer.Typer(help="List and inspect registered models.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(audit_app, name="audit")
+out = Console(highlight=False)
+
+
+def _registry(create: bool = False) -> Any:
+    from keel.registry import RegistrySettings, open_registry
+
+    return open_registry(RegistrySettings.from_env(), create=create)
+
+
+def _json(obj: Any) -> None:
+    print(json.dumps(obj, default=str))
+
+
+@app.command()
+def init() -> None:
+    """Create the .keel/ workspace here (or at KEEL_HOME) with a fresh Ed25519 signing key."""
+
+    def run() -> dict[str, str]:
+        registry = _registry(create=True)
+        try:
+            return {"keys": str(registry.keys.keys_dir), "key_id": registry.keys.key_id}
+        finally:
+            registry.close()
+
+    info = _guard(run)
+    out.print(f"workspace ready; signing key {info['key_id']} in {escape(info['keys'])}")
+
+
+@models_app.command("list")
+def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every model with its latest version and stage aliases."""
+
+    def run() -> list[dict[str, Any]]:
+        registry = _registry()
+        try:
+            rows = []
+            for name in registry.models():
+                latest = registry.resolve(name)
+                rows.append(
+                    {
+                        "name": name,
+                        "latest": latest.version,
+                        "stages": registry.aliases(name),
+                        "created_at": latest.created_at.isoformat(),
+                        "gates_passed": latest.gates_passed,
+                    }
+                )
+            return rows
+        finally:
+            registry.close()
+
+    rows = _guard(run)
+    if as_json:
+        _json(rows)
+        return
+    table = Table("model", "latest", "stages", "registered", "gates")
+    for row in rows:
+        stages = ", ".join(f"{k}→{v}" for k, v in sorted(row["stages"].items())) or "—"
+        gates = "pass" if row["gates_passed"] else "[red]FAIL[/]"
+        table.add_row(row["name"], str(row["latest"]), stages, row["created_at"][:19], gates)
+    out.print(table)
+
+
+@models_app.command("show")
+def models_show(ref: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """One version: files, metrics, gates, lineage (signature and hashes checked)."""
+
+    def run() -> dict[str, Any]:
+        registry = _registry()
+        try:
+            return registry.get(ref).to_dict()
+        finally:
+            registry.close()
+
+    info = _guard(run)
+    if as_json:
+        _json(info)
+        return
+    out.print(f"[bold]{info['ref']}[/] by {escape(info['created_by'])} at {info['created_at']}")
+    out.print(f"signed by key {info['key_id']}; manifest sha256 {info['manifest_digest']}")
+    for f in info["files"]:
+        out.print(f"  {f['name']:<24} {f['size']:>12,} B  {f['sha256'][:16]}…")
+    for gate in info["gates"]:
+        mark = "[green]✓[/]" if gate.get("passed") else "[red]✗[/]"
+        out.print(f"  {mark} {escape(str(gate.get('condition')))} (value {gate.get('value')})")
+    test = info["metrics"].get("test", {})
+    shown = {k: v for k, v in test.items() if isinstance(v, float)}
+    out.print("  test: " + ", ".join(f"{k}={v:.4f}" for k, v in list(shown.items())[:6]))
+    data = info["lineage"].get("data", {})
+    out.print(f"  data {data.get('source')} sha256 {str(data.get('digest'))[:16]}…")
+
+
+@app.command()
+def verify(ref: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Check a version's signature and every file's sha256. Exit 3 on any mismatch."""
+
+    def run() -> dict[str, Any]:
+        registry = _registry()
+        try:
+            version = registry.verify(ref)
+            return {"ref": version.ref, "verified": True, "files": len(version.manifest.files)}
+        finally:
+            registry.close()
+
+    info = _guard(run)
+    if as_json:
+        _json(info)
+    else:
+        out.print(f"{info['ref']}: signature and {info['files']} file(s) verified")
+
+
+@app.command()
+def promote(
+    ref: str,
+    to: str = typer.Option(..., "--to", help="the stage, e.g. production"),
+    force: bool = typer.Option(False, "--force", help="promote despite failed gates"),
+    reason: str = typer.Option("", "--reason", help="why (required with --force)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Point a stage at a version whose signature verifies and whose gates passed."""
+
+    def run() -> Any:
+        registry = _registry()
+        try:
+            return registry.promote(ref, to, reason=reason, force=force)
+        finally:
+            registry.close()
+
+    event = _guard(run)
+    _print_event(event, as_json)
+
+
+@app.command()
+def rollback(
+    name: str,
+    stage: str = typer.Option("production", "--stage"),
+    reason: str = typer.Option("", "--reason"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Move a stage back to the version it held before, along its history."""
+
+    def run() -> Any:
+        registry = _registry()
+        try:
+            return registry.rollback(name, stage, reason=reason)
+        finally:
+            registry.close()
+
+    _print_event(_guard(run), as_json)
+
+
+def _event_dict(event: Any) -> dict[str, Any]:
+    return {
+        "name": event.name,
+        "stage": event.stage,
+        "version": event.version,
+        "previous_version": event.previous_version,
+        "action": event.action,
+        "actor": event.actor,
+        "reason": event.reason,
+        "forced": event.forced,
+        "at": event.at.isoformat(),
+    }
+
+
+def _print_event(event: Any, as_json: bool) -> None:
+    if as_json:
+        _json(_event_dict(event))
+        return
+    before = f" (was {event.previous_version})" if event.previous_version else ""
+    forced = " [yellow](forced)[/]" if event.forced else ""
+    out.print(f"{event.name}@{event.stage} → {event.version}{before}{forced}")
+
+
+@app.command()
+def history(
+    name: str,
+    stage: str | None = typer.Option(None, "--stage"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Every promotion and rollback of a model: who, when, from which version, why."""
+
+    def run() -> list[Any]:
+        registry = _registry()
+        try:
+            return registry.history(name, stage)
+        finally:
+            registry.close()
+
+    events = _guard(run)
+    if as_json:
+        _json([_event_dict(e) for e in events])
+        return
+    table = Table("when", "stage", "action", "version", "from", "who", "why")
+    for e in events:
+        action = e.action + (" (forced)" if e.forced else "")
+        table.add_row(
+            e.at.isoformat()[:19], e.stage, action, str(e.version),
+            str(e.previous_version or "—"), e.actor, e.reason or "",
+        )  # fmt: skip
+    out.print(table)
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Check the audit trail's hash chain; exit 3 if an entry was edited, deleted or reordered."""
+    from keel.errors import IntegrityError
+
+    def run() -> tuple[int, list[str]]:
+        registry = _registry()
+        try:
+            return len(registry.store.audit_entries()), registry.audit_problems()
+        finally:
+            registry.close()
+
+    count, problems = _guard(run)
+    if as_json:
+        _json({"entries": count, "intact": not problems, "problems": problems})
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        fail(IntegrityError(f"audit trail broken: {problems[0]}{more}"))
+    if not as_json:
+        out.print(f"audit trail intact: {count} entries, hash chain verified")
+
+
+@audit_app.command("list")
+def audit_list(
+    limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Option(False, "--json")
+) -> None:
+    """The latest audit entries."""
+
+    def run() -> list[Any]:
+        registry = _registry()
+        try:
+            return registry.store.audit_entries()[-limit:]
+        finally:
+            registry.close()
+
+    entries = _guard(run)
+    if as_json:
+        _json(
+            [
+                {
+                    "seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
+                    "target": e.target, "details": e.details, "hash": e.hash,
+                }
+                for e in entries
+            ]
+        )  # fmt: skip
+        return
+    table = Table("seq", "when", "who", "action", "target", "hash")
+    for e in entries:
+        table.add_row(str(e.seq), e.at.isoformat()[:19], e.actor, e.action, e.target, e.hash[:12])
+    out.print(table)

@@ -1,0 +1,266 @@
+"""The registry: signed, versioned models with gates, stage aliases, history and an audit trail.
+
+A thin object over three boundaries — a :class:`MetadataStore`, a :class:`ContentStore` of blobs and a
+:class:`KeyStore` — each of which has an in-memory implementation for tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from keel.errors import IntegrityError, NotFoundError, UserError
+from keel.registry._content import ContentStore
+from keel.registry._manifest import FileEntry, Manifest
+from keel.registry._refs import Ref, check_stage, parse_ref
+from keel.registry._signing import KeyStore
+from keel.registry.types import AliasEvent, MetadataStore, VersionRecord
+
+if TYPE_CHECKING:
+    from keel.predictor import Predictor
+
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A version's metadata row with its verified manifest."""
+
+    record: VersionRecord
+    manifest: Manifest
+
+    @property
+    def ref(self) -> str:
+        return f"{self.record.name}:{self.record.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.record
+        return {
+            "ref": self.ref,
+            "name": r.name,
+            "version": r.version,
+            "created_at": r.created_at.isoformat(),
+            "created_by": r.created_by,
+            "gates_passed": r.gates_passed,
+            "key_id": r.key_id,
+            "manifest_digest": r.manifest_digest,
+            "files": [
+                {"name": f.name, "sha256": f.digest, "size": f.size, "kind": f.kind}
+                for f in self.manifest.files
+            ],
+            "metrics": self.manifest.metrics,
+            "gates": self.manifest.gates,
+            "lineage": self.manifest.lineage,
+        }
+
+
+class Registry:
+    """Register, find, verify, load, promote and roll back model versions."""
+
+    def __init__(self, store: MetadataStore, content: ContentStore, keys: KeyStore, *, actor: str):
+        self.store = store
+        self.content = content
+        self.keys = keys
+        self.actor = actor
+
+    # -- writing -------------------------------------------------------------------------------
+    def register(
+        self,
+        name: str,
+        files: Mapping[str, bytes],
+        *,
+        kinds: Mapping[str, str] | None = None,
+        spec: dict[str, Any],
+        preprocessing: dict[str, Any],
+        metrics: dict[str, Any],
+        gates: list[dict[str, Any]],
+        lineage: dict[str, Any],
+    ) -> ModelVersion:
+        """Store every file, then the signed manifest, then allocate the version in one transaction.
+
+        Order is what makes a killed registration harmless: until the metadata transaction commits
+        nothing is visible, and once it commits every byte it names is already stored.
+        """
+        kinds = kinds or {}
+        entries = [
+            FileEntry(name=fname, digest=self.content.put(data), size=len(data), kind=kinds.get(fname, "file"))
+            for fname, data in sorted(files.items())
+        ]
+        manifest = Manifest(
+            name=name,
+            files=entries,
+            spec=spec,
+            preprocessing=preprocessing,
+            metrics=metrics,
+            gates=gates,
+            lineage=lineage,
+            created_at=datetime.now(UTC).isoformat(),
+            created_by=self.actor,
+        )
+        body = manifest.to_bytes()
+        digest = self.content.put(body)
+        signature, key_id = self.keys.sign(digest)
+        record = self.store.create_version(
+            name,
+            manifest_digest=digest,
+            signature=signature,
+            key_id=key_id,
+            created_by=self.actor,
+            gates_passed=all(g.get("passed") for g in gates),
+            metrics=metrics,
+        )
+        return ModelVersion(record=record, manifest=manifest)
+
+    def promote(self, ref: str, stage: str, *, reason: str = "", force: bool = False) -> AliasEvent:
+        """Point ``stage`` at the version ``ref`` names, if it verifies and its gates passed.
+
+        ``force`` overrides failed gates only (never an integrity failure) and needs a reason; both
+        go into the history and the audit trail.
+        """
+        check_stage(stage)
+        version = self.verify(ref)  # raises IntegrityError: nothing is forced past a bad signature
+        record = version.record
+        failed = [g for g in version.manifest.gates if not g.get("passed")]
+        if failed and not force:
+            lines = "; ".join(_gate_line(g) for g in failed)
+            raise GateError(
+                f"{version.ref} failed {len(failed)} gate(s): {lines}. Fix the model, or promote "
+                f"with --force --reason '…' (recorded in the audit trail)"
+            )
+        if force and not reason.strip():
+            raise UserError("--force needs an explicit reason: add --reason '…' (it is audited)")
+        current = self.store.get_alias(record.name, stage)
+        if current == record.version:
+            raise UserError(f"{version.ref} is already {record.name}@{stage}")
+        return self.store.move_alias(
+            record.name,
+            stage,
+            record.version,
+            action="promote",
+            actor=self.actor,
+            reason=reason.strip(),
+            forced=bool(force and failed),
+        )
+
+    def rollback(self, name: str, stage: str, *, reason: str = "") -> AliasEvent:
+        """Move ``stage`` back to the version it held before the current one, along its history."""
+        check_stage(stage)
+        stack: list[int] = []
+        for event in self.store.alias_history(name, stage):
+            if event.action == "rollback" and stack:
+                stack.pop()
+            else:
+                stack.append(event.version)
+        if len(stack) < 2:
+            raise UserError(
+                f"{name}@{stage} has no earlier version to roll back to "
+                f"(history: {len(stack)} promotion(s) in force); see `keel history {name}`"
+            )
+        target = stack[-2]
+        self.verify(f"{name}:{target}")  # never roll back onto a tampered version
+        return self.store.move_alias(
+            name, stage, target, action="rollback", actor=self.actor, reason=reason.strip(), forced=False
+        )
+
+    # -- reading -------------------------------------------------------------------------------
+    def resolve(self, ref: str | Ref) -> VersionRecord:
+        """The metadata row a reference names (NotFoundError with what exists otherwise)."""
+        parsed = parse_ref(ref) if isinstance(ref, str) else ref
+        name = parsed.name
+        if parsed.stage is not None:
+            version = self.store.get_alias(name, parsed.stage)
+            if version is None:
+                stages = sorted(self.store.list_aliases(name))
+                known = f"; stages: {', '.join(stages)}" if stages else ""
+                raise NotFoundError(f"{parsed} is not set{known}; promote a version with `keel promote`")
+            record = self.store.get_version(name, version)
+        elif parsed.version is not None:
+            record = self.store.get_version(name, parsed.version)
+        else:
+            record = self.store.latest_version(name)
+        if record is None:
+            latest = self.store.latest_version(name)
+            if latest is None:
+                models = self.store.list_models()
+                hint = f"; models: {', '.join(models[:10])}" if models else "; the registry is empty"
+                raise NotFoundError(f"no model named {name!r}{hint}")
+            raise NotFoundError(f"{parsed} does not exist; the latest is {name}:{latest.version}")
+        return record
+
+    def manifest(self, record: VersionRecord) -> Manifest:
+        """The manifest of ``record``, after checking its signature and its hash."""
+        self.keys.verify(record.manifest_digest, record.signature, record.key_id)
+        body = self.content.get_verified(record.manifest_digest, name=MANIFEST_NAME)
+        manifest = Manifest.from_bytes(body)
+        if manifest.name != record.name:
+            raise IntegrityError(
+                f"{record.name}:{record.version}: {MANIFEST_NAME} names model {manifest.name!r}; "
+                "the registry row and its manifest disagree"
+            )
+        return manifest
+
+    def get(self, ref: str) -> ModelVersion:
+        record = self.resolve(ref)
+        return ModelVersion(record=record, manifest=self.manifest(record))
+
+    def verify(self, ref: str) -> ModelVersion:
+        """Check the signature, the manifest and every file's sha256 (streamed); return the version."""
+        version = self.get(ref)
+        for entry in version.manifest.files:
+            self.content.verify_stream(entry.digest, name=entry.name)
+        return version
+
+    def read_files(self, version: ModelVersion) -> dict[str, bytes]:
+        """Every file's bytes, each checked against the manifest (and decrypted when encrypted)."""
+        return {f.name: self.content.get_verified(f.digest, name=f.name) for f in version.manifest.files}
+
+    def load(self, ref: str) -> Predictor:
+        """A :class:`Predictor` for ``ref``. Nothing reaches torch before every check passed."""
+        from keel.predictor import Predictor
+
+        version = self.get(ref)
+        files = self.read_files(version)  # verified bytes only
+        spec = version.manifest.spec
+        return Predictor.from_files(
+            files,
+            model_config=spec["model"],
+            precision=spec.get("train", {}).get("precision", "fp32"),
+            name=version.record.name,
+            version=version.record.version,
+        )
+
+    def history(self, name: str, stage: str | None = None) -> list[AliasEvent]:
+        if self.store.latest_version(name) is None:
+            raise NotFoundError(f"no model named {name!r}")
+        return self.store.alias_history(name, stage)
+
+    def versions(self, name: str) -> list[VersionRecord]:
+        if self.store.latest_version(name) is None:
+            raise NotFoundError(f"no model named {name!r}")
+        return self.store.list_versions(name)
+
+    def models(self) -> list[str]:
+        return self.store.list_models()
+
+    def aliases(self, name: str) -> dict[str, int]:
+        return self.store.list_aliases(name)
+
+    def audit_problems(self) -> list[str]:
+        """Empty when the audit trail is intact; else one line per problem found."""
+        return self.store.verify_audit()
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class GateError(UserError):
+    """A promotion refused because the version failed its release gates."""
+
+
+def _gate_line(gate: Mapping[str, Any]) -> str:
+    value = gate.get("value")
+    shown = "missing" if value is None else f"{value:.4g}"
+    reason = gate.get("reason") or ""
+    return f"{gate.get('condition')} (value {shown}{'; ' + reason if reason and value is None else ''})"
