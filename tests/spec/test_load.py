@@ -119,3 +119,32 @@ def test_configs_are_frozen(tmp_path):
     spec = load_spec(write(tmp_path, BASE)).spec
     with pytest.raises(Exception):  # noqa: B017 - pydantic raises ValidationError on frozen models
         spec.train.epochs = 3  # type: ignore[misc]
+
+
+def test_gates_section(tmp_path):
+    text = BASE + '[gates]\nrequire = ["test.accuracy >= 0.9", "cv.accuracy.std < 0.05"]\n'
+    spec = load_spec(write(tmp_path, text)).spec
+    assert spec.gates.require == ["test.accuracy >= 0.9", "cv.accuracy.std < 0.05"]
+    assert load_spec(write(tmp_path, BASE)).spec.gates.require == []
+
+
+def test_bad_gate_is_one_line_naming_the_condition(tmp_path):
+    text = BASE + '[gates]\nrequire = ["test.accuracy >= 0.9", "test.accuracy => 0.9"]\n'
+    message = error_for(tmp_path, text)
+    assert "gates.require[1]" in message and "'test.accuracy => 0.9'" in message
+    assert "FIGURE OP NUMBER" in message and "e.g. 'test.accuracy >= 0.97'" in message
+
+
+def test_unknown_gates_key(tmp_path):
+    message = error_for(tmp_path, BASE + '[gates]\nrequires = ["test.accuracy >= 0.9"]\n')
+    assert "gates.requires" in message and "did you mean 'require'" in message
+
+
+def test_validate_reports_a_bad_gate_in_one_line(tmp_path, keel_cli):
+    path = write(tmp_path, BASE + '[gates]\nrequire = ["accuracy >= 0.9"]\n')
+    proc = keel_cli("validate", path)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert "gates.require[0]" in lines[0] and "e.g. 'test.accuracy'" in lines[0]
+    assert "Traceback" not in proc.stderr

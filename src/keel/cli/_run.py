@@ -43,6 +43,17 @@ def summary_table(metrics: dict) -> Table:
     return table
 
 
+def gate_lines(gates: list[dict]) -> list[str]:
+    """``✓ test.accuracy >= 0.97 (0.983)``; a failed gate without a value also says why."""
+    lines = []
+    for gate in gates:
+        value = gate.get("value")
+        mark = "[green]✓[/]" if gate["passed"] else "[red]✗[/]"
+        detail = f"({value:.4g})" if value is not None else f"— {escape(gate['reason'])}"
+        lines.append(f"{mark} {escape(gate['condition'])} {detail}")
+    return lines
+
+
 @app.command()
 def run(
     spec: Path = typer.Argument(..., help="the spec file (.toml)"),
@@ -63,6 +74,11 @@ def run(
     out.print(f"[bold]diagnosis:[/] {diagnosis['verdict']} — {escape(diagnosis['message'])}")
     if diagnosis.get("suggestion"):
         out.print(f"[bold]try next:[/] {escape(diagnosis['suggestion'])}")
+    if result.gates:
+        passed = sum(g["passed"] for g in result.gates)
+        out.print(f"[bold]gates:[/] {passed} of {len(result.gates)} passed")
+        for line in gate_lines(result.gates):
+            out.print(f"  {line}")
     out.print(f"run [bold]{result.run_id}[/] in {result.seconds:.1f} s")
     if result.report:
         out.print(f"report: {result.report}")

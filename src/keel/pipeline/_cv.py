@@ -7,17 +7,18 @@ from rich.progress import Progress
 
 from keel.evaluate import summarize_cv
 from keel.models import build_model
-from keel.pipeline._metrics import full_metrics
+from keel.pipeline._artifacts import make_predictor, measure
 from keel.pipeline._prepare import Prepared, fit_arrays, transform
 from keel.spec import Spec
-from keel.train import predict_outputs, train
+from keel.train import train
 
 
 def cross_validate(prep: Prepared, spec: Spec, *, epochs: int, quiet: bool) -> dict:
     """Mean ± std of every scalar metric over the folds planned in ``prep``.
 
     Each fold refits the preprocessing on its own training rows and trains for ``epochs`` (the main
-    run's best epoch) without early stopping: the held-out fold never steers training.
+    run's best epoch) without early stopping: the held-out fold never steers training. A fold is
+    measured through its own :class:`~keel.predictor.Predictor`, like the main run's test split.
     """
     cfg = spec.train.model_copy(
         update={
@@ -46,14 +47,8 @@ def cross_validate(prep: Prepared, spec: Spec, *, epochs: int, quiet: bool) -> d
                 class_names=prep.dataset.classes,
                 progress=False,
             )
-            out = predict_outputs(
-                result.model,
-                held.x,
-                task=task,
-                batch_size=cfg.eval_batch_size,
-                precision=cfg.precision,
-            )
-            metrics = full_metrics(task, prep.dataset.classes, target, spec.evaluate.ece_bins)
-            fold_metrics.append(metrics(held.y, out))
+            predictor = make_predictor(result.model, pre, target, spec, prep.dataset)
+            metrics, _ = measure(predictor, prep.dataset, held, spec.evaluate.ece_bins)
+            fold_metrics.append(metrics)
             bar.advance(job)
     return summarize_cv(fold_metrics)

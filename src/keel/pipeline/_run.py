@@ -8,7 +8,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,14 +19,18 @@ from keel.data import summarize
 from keel.errors import SpecError, UserError
 from keel.evaluate import Evaluation, linear_reference_loss
 from keel.models import build_model, count_parameters
-from keel.pipeline._artifacts import save_model_files
+from keel.pipeline._artifacts import make_predictor, measure, save_model_files, true_values
 from keel.pipeline._cv import cross_validate
 from keel.pipeline._metrics import full_metrics, monitor_metrics
 from keel.pipeline._prepare import Prepared, prepare
+from keel.registry._gates import evaluate_gates, figures_from_metrics
 from keel.report import write_report
 from keel.spec import LoadedSpec, load_spec
-from keel.train import TrainResult, predict_outputs, train
+from keel.train import train
 from keel.workspace import Workspace
+
+if TYPE_CHECKING:
+    from keel.predictor import Predictor
 
 
 @dataclass
@@ -43,8 +47,16 @@ class RunResult:
     data_digest: str = ""
     parameters: int = 0
     seconds: float = 0.0
+    gates: list[dict[str, Any]] = field(default_factory=list)
+    predictor: Predictor | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def gates_passed(self) -> bool:
+        """Whether every ``[gates]`` condition held (true when the spec sets none)."""
+        return all(g["passed"] for g in self.gates)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-able; the predictor is not included (its files are in ``run_dir``)."""
         return {
             "run_id": self.run_id,
             "run_dir": str(self.run_dir),
@@ -56,6 +68,7 @@ class RunResult:
             "data_digest": self.data_digest,
             "parameters": self.parameters,
             "seconds": round(self.seconds, 3),
+            "gates": self.gates,
         }
 
 
@@ -90,22 +103,19 @@ def _open_run_dir(ws: Workspace, loaded: LoadedSpec, resume: str | None) -> tupl
 
 
 def _evaluate(
-    result: TrainResult, prep: Prepared, loaded: LoadedSpec
+    predictor: Predictor, prep: Prepared, loaded: LoadedSpec
 ) -> tuple[Evaluation, np.ndarray]:
-    spec = loaded.spec
-    metrics = full_metrics(
-        prep.dataset.task, prep.dataset.classes, prep.target, spec.evaluate.ece_bins
-    )
-    task = prep.dataset.task
-    bs = spec.train.eval_batch_size
-    precision = spec.train.precision
+    """Validation and test metrics of the predictor that will be saved, and its test outputs."""
+    bins = loaded.spec.evaluate.ece_bins
+    test, test_out = measure(predictor, prep.dataset, prep.test, bins)
+    val = measure(predictor, prep.dataset, prep.val, bins)[0] if prep.val is not None else {}
+    return Evaluation(val=val, test=test, cv={}), test_out
 
-    def outputs(x: np.ndarray) -> np.ndarray:
-        return predict_outputs(result.model, x, task=task, batch_size=bs, precision=precision)
 
-    test_out = outputs(prep.test.x)
-    val = metrics(prep.val.y, outputs(prep.val.x)) if prep.val is not None else {}
-    return Evaluation(val=val, test=metrics(prep.test.y, test_out), cv={}), test_out
+def _gates(loaded: LoadedSpec, metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The spec's ``[gates]`` judged on this run's figures."""
+    results = evaluate_gates(loaded.spec.gates.require, figures_from_metrics(metrics))
+    return [r.to_dict() for r in results]
 
 
 def run(
@@ -151,7 +161,8 @@ def run(
             progress=not quiet,
             reference_loss=reference,
         )
-        evaluation, test_out = _evaluate(result, prep, loaded)
+        predictor = make_predictor(result.model, prep.preprocessor, prep.target, spec, prep.dataset)
+        evaluation, test_out = _evaluate(predictor, prep, loaded)
         if prep.folds:
             evaluation.cv = cross_validate(
                 prep, spec, epochs=max(result.best_epoch, 1), quiet=quiet
@@ -163,11 +174,11 @@ def run(
 
     metrics = evaluation.to_dict()
     diagnosis = result.diagnosis.to_dict()
-    save_model_files(run_dir, result.model, prep)
+    save_model_files(run_dir, predictor)
     report = None
     if spec.report.enabled:
-        test_true = prep.test.y if task == "classification" else prep.target.inverse(prep.test.y)
-        shown = test_out if task == "classification" else prep.target.inverse(test_out)
+        classification = task == "classification"
+        test_true = prep.test.y if classification else true_values(prep.dataset, prep.test.rows)
         report = write_report(
             run_dir / "report.html",
             title=spec.report.title or f"{spec.name} — {run_id}",
@@ -179,7 +190,7 @@ def run(
             task=task,
             class_names=prep.dataset.classes,
             test_true=test_true,
-            test_outputs=shown,
+            test_outputs=test_out,
             ece_bins=spec.evaluate.ece_bins,
             best_epoch=result.best_epoch,
             monitor=result.monitor,
@@ -195,6 +206,8 @@ def run(
         data_digest=prep.dataset.digest,
         parameters=count_parameters(result.model),
         seconds=time.perf_counter() - started,
+        gates=_gates(loaded, metrics),
+        predictor=predictor,
     )
     write_json_atomic(
         run_dir / "metrics.json",

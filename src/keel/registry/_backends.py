@@ -11,6 +11,7 @@ never lists.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -98,7 +99,7 @@ class LocalBackend:
         try:
             if path.is_dir():
                 raise FileNotFoundError(path)
-            return open(path, "rb")  # noqa: SIM115 - the caller owns the stream
+            return open(path, "rb")
         except (FileNotFoundError, NotADirectoryError):
             raise self._missing(key) from None
 
@@ -106,10 +107,8 @@ class LocalBackend:
         return self._path(key).is_file()
 
     def delete(self, key: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             self._path(key).unlink()
-        except (FileNotFoundError, NotADirectoryError):
-            pass
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         # start the walk at the deepest folder the prefix names completely
@@ -156,9 +155,7 @@ class FsspecBackend:
     one strategy or the other. ``storage_options`` go to fsspec (credentials, endpoints...).
     """
 
-    def __init__(
-        self, url: str, *, rename: bool | None = None, **storage_options: Any
-    ) -> None:
+    def __init__(self, url: str, *, rename: bool | None = None, **storage_options: Any) -> None:
         import fsspec  # deferred: fsspec costs import time and only this backend needs it
 
         try:
@@ -202,10 +199,8 @@ class FsspecBackend:
             try:
                 handle.close()
             finally:
-                try:
+                with contextlib.suppress(FileNotFoundError):
                     self.fs.rm_file(tmp)
-                except FileNotFoundError:
-                    pass
             raise
 
     def _spool_then_upload(self, path: str, chunks: Iterable[bytes]) -> None:
@@ -237,10 +232,8 @@ class FsspecBackend:
         return bool(self.fs.isfile(self._path(key)))
 
     def delete(self, key: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self._path(key))
-        except FileNotFoundError:
-            pass
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         folder = prefix.rpartition("/")[0]

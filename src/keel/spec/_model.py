@@ -8,6 +8,7 @@ from keel._config import Config
 from keel.data.config import DataConfig
 from keel.evaluate.config import EvaluateConfig
 from keel.models.config import MLPConfig, ModelConfig
+from keel.registry.config import GatesConfig
 from keel.report.config import ReportConfig
 from keel.train.config import TrainConfig
 
@@ -25,3 +26,4 @@ class Spec(Config):
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    gates: GatesConfig = Field(default_factory=GatesConfig)

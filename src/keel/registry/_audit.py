@@ -1,0 +1,282 @@
+"""The audit trail's hash chain as pure functions: canonical entry hashes and the verifier.
+
+Each entry's hash is the sha256 of the canonical JSON (sorted keys, no whitespace, UTF-8, ISO-8601
+UTC timestamps with microseconds) of its seq, time, actor, action, target, details and the previous
+entry's hash. An edited entry no longer matches its hash; a deleted or reordered one breaks the
+chain. A chain alone cannot see the loss of its tail, so :func:`verify_audit` also checks the head
+the store keeps (last seq and hash) and that every version row and alias move points at an intact
+entry recording the same facts, and every such entry at a row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from keel.errors import UserError
+from keel.registry.types import AliasEvent, AuditEntry, VersionRecord
+
+__all__ = [
+    "ALIAS_ACTIONS",
+    "GENESIS_HASH",
+    "REGISTER",
+    "alias_details",
+    "alias_target",
+    "canonical_json",
+    "entry_hash",
+    "iso_utc",
+    "next_entry",
+    "plain_json",
+    "register_details",
+    "verify_audit",
+    "version_target",
+]
+
+GENESIS_HASH = "0" * 64  # the prev_hash of entry 1
+REGISTER = "register"
+ALIAS_ACTIONS = ("promote", "rollback")
+_REORDER_WINDOW = 64  # how far away a moved entry is looked for before calling it edited
+
+
+def _plain(value: Any) -> Any:
+    """JSON for numpy/torch scalars (anything with ``.item()``); a TypeError for the rest."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def canonical_json(value: Any) -> str:
+    """The one serialisation hashed and stored: sorted keys, no whitespace, non-ASCII kept."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
+    )
+
+
+def plain_json(value: Any, what: str) -> Any:
+    """``value`` as it reads back from storage (tuples become lists...), or a UserError."""
+    try:
+        return json.loads(canonical_json(value))
+    except (TypeError, ValueError) as exc:
+        raise UserError(
+            f"{what} cannot be stored as JSON ({exc}): use numbers, strings, booleans, "
+            "lists and dicts with string keys"
+        ) from None
+
+
+def iso_utc(at: datetime) -> str:
+    """``at`` in UTC as ISO-8601 with microseconds; naive times are refused."""
+    if at.tzinfo is None:
+        raise ValueError(f"naive datetime {at!r}: the registry keeps timezone-aware UTC times")
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def entry_hash(
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    target: str,
+    details: Mapping[str, Any],
+    prev_hash: str,
+) -> str:
+    """The sha256 hex of one entry's canonical JSON."""
+    body = {
+        "seq": seq,
+        "at": iso_utc(at),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "details": details,
+        "prev_hash": prev_hash,
+    }
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def next_entry(
+    head_seq: int,
+    head_hash: str,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    target: str,
+    details: Mapping[str, Any],
+) -> AuditEntry:
+    """The entry that follows the head ``(head_seq, head_hash)``, with its hash."""
+    plain = plain_json(dict(details), f"audit details of {action} {target}")
+    seq = head_seq + 1
+    digest = entry_hash(seq, at, actor, action, target, plain, head_hash)
+    return AuditEntry(seq, at, actor, action, target, plain, head_hash, digest)
+
+
+def version_target(name: str, version: int) -> str:
+    return f"{name}:{version}"
+
+
+def alias_target(name: str, stage: str) -> str:
+    return f"{name}@{stage}"
+
+
+def register_details(record: VersionRecord) -> dict[str, Any]:
+    """What a ``register`` entry records of its version (checked against the row later)."""
+    return {
+        "manifest_digest": record.manifest_digest,
+        "signature": record.signature,
+        "key_id": record.key_id,
+        "gates_passed": record.gates_passed,
+    }
+
+
+def alias_details(event: AliasEvent) -> dict[str, Any]:
+    """What a ``promote``/``rollback`` entry records of its alias move."""
+    return {
+        "version": event.version,
+        "previous_version": event.previous_version,
+        "reason": event.reason,
+        "forced": event.forced,
+    }
+
+
+def _span(first: int, last: int) -> str:
+    return f"entry {first} is" if first == last else f"entries {first}..{last} are"
+
+
+def _written_as(entry: AuditEntry, seqs: set[int]) -> int | None:
+    """The nearby seq under which ``entry``'s content hashes to its stored hash, if any."""
+    for seq in range(entry.seq - _REORDER_WINDOW, entry.seq + _REORDER_WINDOW + 1):
+        if seq != entry.seq and seq in seqs:
+            args = (entry.at, entry.actor, entry.action, entry.target, entry.details)
+            if entry_hash(seq, *args, entry.prev_hash) == entry.hash:
+                return seq
+    return None
+
+
+def _chain_problems(entries: list[AuditEntry]) -> list[str]:
+    problems: list[str] = []
+    seqs = {entry.seq for entry in entries}
+    prev: AuditEntry | None = None
+    for entry in entries:
+        expected = 1 if prev is None else prev.seq + 1
+        if entry.seq < expected:
+            problems.append(
+                f"audit entry {entry.seq} is out of order: it follows entry {expected - 1}"
+            )
+            continue
+        if entry.seq > expected:
+            problems.append(f"audit {_span(expected, entry.seq - 1)} missing (deleted)")
+        args = (entry.at, entry.actor, entry.action, entry.target, entry.details)
+        if entry_hash(entry.seq, *args, entry.prev_hash) != entry.hash:
+            moved = _written_as(entry, seqs)
+            if moved is not None:
+                problems.append(
+                    f"audit entry {entry.seq} was written as entry {moved}: entries were reordered"
+                )
+            else:
+                problems.append(
+                    f"audit entry {entry.seq} ({entry.action} {entry.target}) was edited: "
+                    "its content does not match its hash"
+                )
+        elif entry.seq == expected:
+            link = GENESIS_HASH if prev is None else prev.hash
+            if entry.prev_hash != link:
+                problems.append(
+                    f"audit entry {entry.seq} does not follow entry {expected - 1}: its prev_hash "
+                    "differs (an entry was replaced, deleted or reordered)"
+                )
+        prev = entry
+    return problems
+
+
+def _head_problems(entries: list[AuditEntry], head: tuple[int, str]) -> list[str]:
+    head_seq, head_hash = head
+    last_seq = entries[-1].seq if entries else 0
+    if last_seq < head_seq:
+        return [
+            f"audit {_span(last_seq + 1, head_seq)} missing: the trail ends at entry {last_seq} "
+            f"but its head records entry {head_seq} (the tail was deleted)"
+        ]
+    if last_seq > head_seq:
+        return [f"the audit head records entry {head_seq} but the trail goes on to {last_seq}"]
+    if entries and entries[-1].hash != head_hash:
+        return [f"the audit head's hash differs from entry {last_seq}'s (one of them was edited)"]
+    return []
+
+
+def _link_problems(
+    what: str,
+    seq: int | None,
+    action: str,
+    target: str,
+    facts: dict[str, Any],
+    by_seq: dict[int, AuditEntry],
+) -> list[str]:
+    entry = by_seq.get(seq) if seq is not None else None
+    if entry is None:
+        return [f"{what} has no audit entry (entry {seq} is missing)"]
+    if entry.action != action or entry.target != target:
+        return [f"{what} points at audit entry {seq}, which records {entry.action} {entry.target}"]
+    differ = sorted(key for key in facts if entry.details.get(key) != facts[key])
+    if differ:
+        return [f"{what} differs from its audit entry {seq} in {', '.join(differ)}"]
+    return []
+
+
+def verify_audit(
+    entries: Iterable[AuditEntry],
+    *,
+    versions: Iterable[tuple[VersionRecord, int | None]] | None = None,
+    events: Iterable[tuple[AliasEvent, int | None]] | None = None,
+    aliases: Mapping[tuple[str, str], int] | None = None,
+    head: tuple[int, str] | None = None,
+) -> list[str]:
+    """Every problem found, one line each; an empty list means the trail is intact.
+
+    ``entries`` in stored order (by seq). Optional cross-checks: ``versions`` and ``events`` as
+    ``(record, audit_seq)`` pairs, the current ``aliases`` ``{(name, stage): version}`` (each must
+    be where its last move left it) and the store's ``head`` ``(last seq, last hash)``.
+    """
+    entries = list(entries)
+    problems = _chain_problems(entries)
+    if head is not None:
+        problems += _head_problems(entries, head)
+    by_seq = {entry.seq: entry for entry in entries}
+    if versions is not None:
+        linked: set[int | None] = set()
+        for record, seq in versions:
+            linked.add(seq)
+            target = version_target(record.name, record.version)
+            facts = register_details(record)
+            problems += _link_problems(f"version {target}", seq, REGISTER, target, facts, by_seq)
+        problems += [
+            f"audit entry {e.seq} registers {e.target}, but that version is not in the registry"
+            for e in entries
+            if e.action == REGISTER and e.seq not in linked
+        ]
+    if events is not None:
+        moved: set[int | None] = set()
+        last: dict[tuple[str, str], int] = {}
+        for event, seq in events:
+            moved.add(seq)
+            last[(event.name, event.stage)] = event.version
+            what = f"alias move {event.id} ({event.action} {event.name}@{event.stage})"
+            target = alias_target(event.name, event.stage)
+            problems += _link_problems(
+                what, seq, event.action, target, alias_details(event), by_seq
+            )
+        problems += [
+            f"audit entry {e.seq} records {e.action} {e.target}, but the history has no such move"
+            for e in entries
+            if e.action in ALIAS_ACTIONS and e.seq not in moved
+        ]
+        if aliases is not None:
+            for key in sorted(set(aliases) | set(last)):
+                if aliases.get(key) != last.get(key):
+                    problems.append(
+                        f"alias {key[0]}@{key[1]} points at version {aliases.get(key)}, but its "
+                        f"history left it at {last.get(key)}"
+                    )
+    return problems

@@ -1,0 +1,229 @@
+"""``MemoryStore``: the metadata store in memory, for tests and throwaway registries.
+
+It behaves as ``SqlStore`` does (the same conformance tests run over both): one lock makes each
+method atomic, every mutation computes all it will write before changing anything, values come
+back as they would from the database (JSON round trip, UTC times) and callers get copies.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from keel.errors import NotFoundError
+from keel.registry import _schema as checks
+from keel.registry._audit import (
+    GENESIS_HASH,
+    REGISTER,
+    alias_details,
+    alias_target,
+    next_entry,
+    plain_json,
+    register_details,
+    verify_audit,
+    version_target,
+)
+from keel.registry.types import AliasEvent, AuditEntry, VersionRecord
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """The :class:`~keel.registry.types.MetadataStore` in memory; thread-safe."""
+
+    def __init__(self, *, clock: Callable[[], datetime] | None = None) -> None:
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.RLock()
+        self._versions: dict[str, list[VersionRecord]] = {}
+        self._version_seq: dict[tuple[str, int], int] = {}  # (name, version) -> audit seq
+        self._aliases: dict[tuple[str, str], int] = {}
+        self._events: list[tuple[AliasEvent, int]] = []  # with their audit seq
+        self._entries: list[AuditEntry] = []
+        self._head: tuple[int, str] = (0, GENESIS_HASH)
+
+    def __repr__(self) -> str:
+        return "MemoryStore()"
+
+    def _now(self) -> datetime:
+        at = self._clock()
+        if at.tzinfo is None:
+            raise ValueError(f"the registry clock returned a naive datetime {at!r}")
+        return at.astimezone(UTC)
+
+    def _append(self, entry: AuditEntry) -> None:
+        self._entries.append(entry)
+        self._head = (entry.seq, entry.hash)
+
+    @staticmethod
+    def _copy(record: VersionRecord) -> VersionRecord:
+        return replace(record, metrics=copy.deepcopy(record.metrics))
+
+    # -- versions ------------------------------------------------------------------------------
+
+    def create_version(
+        self,
+        name: str,
+        *,
+        manifest_digest: str,
+        signature: str,
+        key_id: str,
+        created_by: str,
+        gates_passed: bool,
+        metrics: dict[str, Any],
+    ) -> VersionRecord:
+        checks.check_text(name, "model name")
+        checks.check_digest(manifest_digest)
+        checks.check_text(signature, "signature", limit=None)
+        checks.check_text(key_id, "key id")
+        checks.check_text(created_by, "created_by")
+        plain = plain_json(dict(metrics), f"metrics of {name}")
+        with self._lock:
+            at = self._now()
+            records = self._versions.get(name)
+            number = (records[-1].version if records else 0) + 1
+            record = VersionRecord(
+                name, number, manifest_digest, signature, key_id, at, created_by,
+                bool(gates_passed), plain,
+            )  # fmt: skip
+            entry = next_entry(
+                *self._head,
+                at=at,
+                actor=created_by,
+                action=REGISTER,
+                target=version_target(name, number),
+                details=register_details(record),
+            )
+            self._versions.setdefault(name, []).append(record)
+            self._version_seq[(name, number)] = entry.seq
+            self._append(entry)
+            return self._copy(record)
+
+    def get_version(self, name: str, version: int) -> VersionRecord | None:
+        with self._lock:
+            found = [r for r in self._versions.get(name, ()) if r.version == version]
+            return self._copy(found[0]) if found else None
+
+    def latest_version(self, name: str) -> VersionRecord | None:
+        with self._lock:
+            records = self._versions.get(name)
+            return self._copy(records[-1]) if records else None
+
+    def list_versions(self, name: str) -> list[VersionRecord]:
+        with self._lock:
+            return [self._copy(r) for r in self._versions.get(name, ())]
+
+    def list_models(self) -> list[str]:
+        with self._lock:
+            return sorted(self._versions)
+
+    # -- aliases -------------------------------------------------------------------------------
+
+    def get_alias(self, name: str, stage: str) -> int | None:
+        with self._lock:
+            return self._aliases.get((name, stage))
+
+    def list_aliases(self, name: str) -> dict[str, int]:
+        with self._lock:
+            return {s: v for (n, s), v in sorted(self._aliases.items()) if n == name}
+
+    def move_alias(
+        self,
+        name: str,
+        stage: str,
+        version: int,
+        *,
+        action: str,
+        actor: str,
+        reason: str,
+        forced: bool,
+    ) -> AliasEvent:
+        checks.check_text(stage, "stage")
+        checks.check_alias_action(action)
+        checks.check_text(actor, "actor")
+        checks.check_text(reason, "reason", empty=True, limit=None)
+        with self._lock:
+            if not any(r.version == version for r in self._versions.get(name, ())):
+                raise NotFoundError(
+                    f"model {name!r} has no version {version}: `keel models list` shows the "
+                    "registered versions"
+                )
+            at = self._now()
+            event = AliasEvent(
+                id=len(self._events) + 1,
+                name=name,
+                stage=stage,
+                version=version,
+                previous_version=self._aliases.get((name, stage)),
+                action=action,
+                actor=actor,
+                reason=reason,
+                forced=bool(forced),
+                at=at,
+            )
+            entry = next_entry(
+                *self._head,
+                at=at,
+                actor=actor,
+                action=action,
+                target=alias_target(name, stage),
+                details=alias_details(event),
+            )
+            self._events.append((event, entry.seq))
+            self._aliases[(name, stage)] = version
+            self._append(entry)
+            return event
+
+    def alias_history(self, name: str, stage: str | None = None) -> list[AliasEvent]:
+        with self._lock:
+            return [
+                event
+                for event, _ in self._events
+                if event.name == name and (stage is None or event.stage == stage)
+            ]
+
+    # -- audit ---------------------------------------------------------------------------------
+
+    def append_audit(
+        self, *, actor: str, action: str, target: str, details: dict[str, Any]
+    ) -> AuditEntry:
+        checks.check_text(actor, "actor")
+        checks.check_free_action(action)
+        checks.check_text(target, "audit target", empty=True, limit=None)
+        with self._lock:
+            entry = next_entry(
+                *self._head,
+                at=self._now(),
+                actor=actor,
+                action=action,
+                target=target,
+                details=details,
+            )
+            self._append(entry)
+            return replace(entry, details=copy.deepcopy(entry.details))
+
+    def audit_entries(self) -> list[AuditEntry]:
+        with self._lock:
+            return [replace(e, details=copy.deepcopy(e.details)) for e in self._entries]
+
+    def verify_audit(self) -> list[str]:
+        """Every problem with the audit trail and its cross-references; empty when intact."""
+        with self._lock:
+            versions = [
+                (record, self._version_seq.get((record.name, record.version)))
+                for records in self._versions.values()
+                for record in records
+            ]
+            return verify_audit(
+                list(self._entries),
+                versions=versions,
+                events=list(self._events),
+                aliases=dict(self._aliases),
+                head=self._head,
+            )
+
+    def close(self) -> None:
+        """Nothing to release; the store stays readable."""

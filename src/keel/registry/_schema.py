@@ -1,0 +1,256 @@
+"""The registry's tables (SQLAlchemy Core), what their columns may hold, and rows to records.
+
+This is the CURRENT schema, used to build queries; the database itself is created and upgraded
+only by the Alembic migrations in ``keel/registry/migrations`` (a test checks the two agree).
+
+    models        one row per model name (locked by writers to serialise version numbers)
+    versions      name, version (UNIQUE together), manifest digest, signature, metrics...
+    aliases       (name, stage) -> version: where each stage points now
+    alias_events  every move of an alias: the promotion/rollback history
+    audit         the hash-chained trail (seq 1, 2, 3...)
+    audit_head    one row: the last seq and hash (locked by every writer; shows a lost tail)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    Row,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+from keel.errors import UserError
+from keel.registry._audit import ALIAS_ACTIONS, REGISTER, canonical_json
+from keel.registry.types import AliasEvent, AuditEntry, VersionRecord
+
+__all__ = [
+    "NAME_LENGTH",
+    "VERSION_TABLE",
+    "alias_events",
+    "aliases",
+    "audit",
+    "audit_head",
+    "check_alias_action",
+    "check_digest",
+    "check_free_action",
+    "check_text",
+    "entry_from_row",
+    "event_from_row",
+    "metadata",
+    "models",
+    "version_from_row",
+    "versions",
+]
+
+VERSION_TABLE = "keel_alembic_version"  # not "alembic_version": a shared server may hold others
+NAME_LENGTH = 200
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime with microseconds on every backend (SQLite keeps text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the registry keeps UTC times")
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class JsonText(TypeDecorator[Any]):
+    """JSON kept as canonical text: NaN survives (PostgreSQL's json type refuses it)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else canonical_json(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+metadata = MetaData()
+
+models = Table(
+    "models",
+    metadata,
+    Column("name", String(NAME_LENGTH), primary_key=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LENGTH), ForeignKey("models.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("manifest_digest", String(64), nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("key_id", String(NAME_LENGTH), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(NAME_LENGTH), nullable=False),
+    Column("gates_passed", Boolean, nullable=False),
+    Column("metrics", JsonText(), nullable=False),
+    Column("audit_seq", Integer, nullable=False),
+    UniqueConstraint("name", "version", name="uq_versions_name_version"),
+    CheckConstraint("version >= 1", name="ck_versions_positive"),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("name", String(NAME_LENGTH), primary_key=True),
+    Column("stage", String(NAME_LENGTH), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    ForeignKeyConstraint(
+        ["name", "version"], ["versions.name", "versions.version"], name="fk_aliases_version"
+    ),
+)
+
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("stage", String(NAME_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("previous_version", Integer, nullable=True),
+    Column("action", String(32), nullable=False),
+    Column("actor", String(NAME_LENGTH), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("forced", Boolean, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("audit_seq", Integer, nullable=False),
+    Index("ix_alias_events_name_stage", "name", "stage"),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor", String(NAME_LENGTH), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("details", JsonText(), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    CheckConstraint("id = 1", name="ck_audit_head_single_row"),
+)
+
+
+def check_text(
+    value: str, what: str, *, empty: bool = False, limit: int | None = NAME_LENGTH
+) -> str:
+    """``value`` if it is a string that fits its column; a UserError naming it otherwise."""
+    if not isinstance(value, str) or (not empty and not value.strip()):
+        raise UserError(f"{what} must be a non-empty string, got {value!r}")
+    if limit is not None and len(value) > limit:
+        raise UserError(f"{what} {value[:40]!r}... has {len(value)} characters: at most {limit}")
+    return value
+
+
+def check_digest(value: str) -> str:
+    if not isinstance(value, str) or not _DIGEST.fullmatch(value):
+        raise UserError(f"manifest digest {value!r} is not a lowercase sha256 hex string")
+    return value
+
+
+def check_alias_action(action: str) -> str:
+    if action not in ALIAS_ACTIONS:
+        raise UserError(
+            f"alias action {action!r} is unknown: use one of {', '.join(ALIAS_ACTIONS)}"
+        )
+    return action
+
+
+def check_free_action(action: str) -> str:
+    """An action for ``append_audit``: not one that ``create_version``/``move_alias`` write (their
+    entries must point at a row, so a free-standing one would read as tampering)."""
+    check_text(action, "audit action", limit=64)
+    if action in (REGISTER, *ALIAS_ACTIONS):
+        raise UserError(
+            f"audit action {action!r} is written by the registry itself: use create_version or "
+            "move_alias, or name another action (e.g. key.create)"
+        )
+    return action
+
+
+def version_from_row(row: Row[Any]) -> VersionRecord:
+    return VersionRecord(
+        name=row.name,
+        version=row.version,
+        manifest_digest=row.manifest_digest,
+        signature=row.signature,
+        key_id=row.key_id,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        gates_passed=bool(row.gates_passed),
+        metrics=row.metrics,
+    )
+
+
+def event_from_row(row: Row[Any]) -> AliasEvent:
+    return AliasEvent(
+        id=row.id,
+        name=row.name,
+        stage=row.stage,
+        version=row.version,
+        previous_version=row.previous_version,
+        action=row.action,
+        actor=row.actor,
+        reason=row.reason,
+        forced=bool(row.forced),
+        at=row.at,
+    )
+
+
+def entry_from_row(row: Row[Any]) -> AuditEntry:
+    return AuditEntry(
+        seq=row.seq,
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        target=row.target,
+        details=row.details,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )

@@ -1,0 +1,448 @@
+"""``SqlStore``: the metadata store on SQLite (WAL, the default) or PostgreSQL (a shared server).
+
+Writers are serialised so that version numbers and the audit chain never fork: on SQLite every
+write transaction starts with ``BEGIN IMMEDIATE`` (one writer at a time across processes, others
+wait up to the busy timeout); on PostgreSQL a writer locks the model's row in ``models`` (created on
+first use with ``INSERT ... ON CONFLICT DO NOTHING``) and the one-row ``audit_head`` with ``SELECT
+... FOR UPDATE``. The UNIQUE (name, version) constraint is the safety net; integrity, serialisation
+and lock errors are retried a bounded number of times. Every mutation writes its audit entry in its
+own transaction. The schema is created and upgraded only by Alembic, under a lock, on open.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
+
+from keel.errors import KeelError, NotFoundError, UserError
+from keel.registry import _schema as t
+from keel.registry import migrations
+from keel.registry._audit import (
+    REGISTER,
+    alias_details,
+    alias_target,
+    next_entry,
+    plain_json,
+    register_details,
+    verify_audit,
+    version_target,
+)
+from keel.registry.types import AliasEvent, AuditEntry, VersionRecord
+
+__all__ = ["SqlStore", "parse_url"]
+
+T = TypeVar("T")
+BUSY_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 10
+ATTEMPTS = 5
+_MIGRATION_LOCK = 0x6B65656C  # "keel": the advisory lock key that serialises migrations
+_RETRY_SQLSTATES = {"40001", "40P01", "55P03", "23505"}  # serialisation, deadlock, lock, unique
+_FIX = "check KEEL_REGISTRY_URL"
+
+
+def _safe(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def parse_url(url: str) -> URL:
+    """A SQLAlchemy URL for ``sqlite:///path`` or ``postgresql://...`` (run on psycopg 3)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError, TypeError):
+        raise UserError(
+            f"registry URL {str(url).split('@')[-1]!r} is not a database URL: {_FIX} "
+            "(sqlite:///path/registry.db or postgresql://user@host/db)"
+        ) from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite" and driver in ("", "pysqlite"):
+        database = parsed.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            raise UserError(
+                f"registry URL {_safe(parsed)!r} names no database file: use "
+                "sqlite:///path/registry.db (or MemoryStore for a registry in memory)"
+            )
+        folder = Path(database).parent
+        if not folder.is_dir():
+            raise NotFoundError(
+                f"the folder {folder} of registry database {database} does not exist: create it, "
+                f"run `keel init`, or {_FIX}"
+            )
+        return parsed
+    raise UserError(
+        f"registry URL {_safe(parsed)!r} uses {parsed.drivername!r}: the registry runs on "
+        f"sqlite:///path or postgresql://user@host/db; {_FIX}"
+    )
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see _sqlite_begin)
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    write = connection.get_execution_options().get("keel_write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class _Sqlite:
+    """One writer at a time: ``BEGIN IMMEDIATE`` takes the database's write lock up front."""
+
+    insert = staticmethod(sqlite_insert)
+    snapshot: ClassVar[
+        dict[str, Any]
+    ] = {}  # a deferred BEGIN in WAL mode reads one snapshot already
+
+    def engine(self, url: URL) -> Engine:
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+
+    def lock_migrations(self, connection: Connection) -> None:
+        """Nothing to add: the migration runs in a BEGIN IMMEDIATE transaction."""
+
+
+class _Postgres:
+    """Row locks serialise writers; an advisory lock serialises migrations."""
+
+    insert = staticmethod(pg_insert)
+    snapshot: ClassVar[dict[str, Any]] = {"isolation_level": "REPEATABLE READ"}
+
+    def engine(self, url: URL) -> Engine:
+        args = {"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "keel"}
+        return create_engine(url, connect_args=args)
+
+    def lock_migrations(self, connection: Connection) -> None:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+
+
+def _retryable(error: DBAPIError) -> bool:
+    if getattr(error.orig, "sqlstate", None) in _RETRY_SQLSTATES:
+        return True
+    message = str(error.orig).lower()
+    if isinstance(error, OperationalError):
+        return "locked" in message or "busy" in message
+    return isinstance(error, IntegrityError) and "unique constraint" in message
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+class SqlStore:
+    """The :class:`~keel.registry.types.MetadataStore` on SQLite or PostgreSQL.
+
+    ``url``: ``sqlite:///path/registry.db`` or ``postgresql://user:pass@host:5432/db`` (also
+    ``postgresql+psycopg://``). Opening migrates the schema to the newest revision. ``clock``
+    returns the current timezone-aware time (tests pass a fixed one).
+    """
+
+    def __init__(self, url: str, *, clock: Callable[[], datetime] | None = None) -> None:
+        self._url = parse_url(url)
+        self._dialect = _Postgres() if self._url.get_backend_name() == "postgresql" else _Sqlite()
+        self._engine = self._dialect.engine(self._url)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        try:
+            self._migrate()
+        except DBAPIError as exc:
+            self._engine.dispose()
+            raise UserError(
+                f"cannot open the registry database {self.url}: {_first_line(exc)}: {_FIX} "
+                "(and that the server is running)"
+            ) from None
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    @property
+    def url(self) -> str:
+        """The database URL without its password."""
+        return _safe(self._url)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.url!r})"
+
+    def _migrate(self) -> None:
+        with self._engine.connect() as connection:
+            if migrations.at_head(connection, self.url):
+                return
+        with self._engine.connect() as connection:
+            connection.execution_options(keel_write=True)
+            with connection.begin():
+                self._dialect.lock_migrations(connection)
+                if not migrations.at_head(connection, self.url):  # another opener may have won
+                    migrations.upgrade(connection)
+
+    def _now(self) -> datetime:
+        at = self._clock()
+        if at.tzinfo is None:
+            raise ValueError(f"the registry clock returned a naive datetime {at!r}")
+        return at.astimezone(UTC)
+
+    def _failure(self, error: DBAPIError) -> KeelError:
+        if isinstance(error, OperationalError):
+            return UserError(
+                f"the registry database {self.url} failed: {_first_line(error)}: {_FIX} "
+                "(and that the server is running)"
+            )
+        return KeelError(f"the registry database {self.url} failed: {_first_line(error)}")
+
+    def _write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one write transaction, retrying lock and uniqueness conflicts."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with self._engine.connect() as connection:
+                    connection.execution_options(keel_write=True)
+                    with connection.begin():
+                        return work(connection)
+            except DBAPIError as exc:
+                if attempt == ATTEMPTS or not _retryable(exc):
+                    raise self._failure(exc) from exc
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _read(self, work: Callable[[Connection], T], **options: Any) -> T:
+        try:
+            with self._engine.connect() as connection:
+                if options:
+                    connection.execution_options(**options)
+                return work(connection)
+        except DBAPIError as exc:
+            raise self._failure(exc) from exc
+
+    def _lock_head(self, connection: Connection) -> tuple[int, str]:
+        query = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
+        row = connection.execute(query.with_for_update()).first()
+        if row is None:
+            raise KeelError(
+                f"the audit head row of {self.url} is missing: the audit trail was tampered "
+                "with; run `keel audit verify`"
+            )
+        return row.seq, row.hash
+
+    def _write_entry(self, connection: Connection, entry: AuditEntry) -> None:
+        values = {f: getattr(entry, f) for f in ("seq", "at", "actor", "action", "target")}
+        values |= {"details": entry.details, "prev_hash": entry.prev_hash, "hash": entry.hash}
+        connection.execute(t.audit.insert().values(**values))
+        change = update(t.audit_head).where(t.audit_head.c.id == 1)
+        connection.execute(change.values(seq=entry.seq, hash=entry.hash))
+
+    # -- versions ------------------------------------------------------------------------------
+
+    def create_version(
+        self,
+        name: str,
+        *,
+        manifest_digest: str,
+        signature: str,
+        key_id: str,
+        created_by: str,
+        gates_passed: bool,
+        metrics: dict[str, Any],
+    ) -> VersionRecord:
+        t.check_text(name, "model name")
+        t.check_digest(manifest_digest)
+        t.check_text(signature, "signature", limit=None)
+        t.check_text(key_id, "key id")
+        t.check_text(created_by, "created_by")
+        plain = plain_json(dict(metrics), f"metrics of {name}")
+
+        def work(connection: Connection) -> VersionRecord:
+            at = self._now()
+            new_model = self._dialect.insert(t.models).values(name=name, created_at=at)
+            connection.execute(new_model.on_conflict_do_nothing(index_elements=["name"]))
+            model = select(t.models.c.name).where(t.models.c.name == name)
+            connection.execute(model.with_for_update())
+            last = select(func.max(t.versions.c.version)).where(t.versions.c.name == name)
+            number = (connection.execute(last).scalar() or 0) + 1
+            record = VersionRecord(
+                name, number, manifest_digest, signature, key_id, at, created_by,
+                bool(gates_passed), plain,
+            )  # fmt: skip
+            entry = next_entry(
+                *self._lock_head(connection),
+                at=at,
+                actor=created_by,
+                action=REGISTER,
+                target=version_target(name, number),
+                details=register_details(record),
+            )
+            row = {**asdict(record), "audit_seq": entry.seq}
+            connection.execute(t.versions.insert().values(**row))
+            self._write_entry(connection, entry)
+            return record
+
+        return self._write(work)
+
+    def get_version(self, name: str, version: int) -> VersionRecord | None:
+        query = select(t.versions).where(t.versions.c.name == name, t.versions.c.version == version)
+        row = self._read(lambda c: c.execute(query).first())
+        return None if row is None else t.version_from_row(row)
+
+    def latest_version(self, name: str) -> VersionRecord | None:
+        query = select(t.versions).where(t.versions.c.name == name)
+        query = query.order_by(t.versions.c.version.desc()).limit(1)
+        row = self._read(lambda c: c.execute(query).first())
+        return None if row is None else t.version_from_row(row)
+
+    def list_versions(self, name: str) -> list[VersionRecord]:
+        query = select(t.versions).where(t.versions.c.name == name).order_by(t.versions.c.version)
+        return [t.version_from_row(row) for row in self._read(lambda c: c.execute(query).all())]
+
+    def list_models(self) -> list[str]:
+        query = select(t.models.c.name)
+        return sorted(self._read(lambda c: list(c.execute(query).scalars())))
+
+    # -- aliases -------------------------------------------------------------------------------
+
+    def get_alias(self, name: str, stage: str) -> int | None:
+        query = select(t.aliases.c.version).where(
+            t.aliases.c.name == name, t.aliases.c.stage == stage
+        )
+        return self._read(lambda c: c.execute(query).scalar())
+
+    def list_aliases(self, name: str) -> dict[str, int]:
+        query = select(t.aliases.c.stage, t.aliases.c.version).where(t.aliases.c.name == name)
+        rows = self._read(lambda c: c.execute(query).all())
+        return {row.stage: row.version for row in sorted(rows)}
+
+    def move_alias(
+        self,
+        name: str,
+        stage: str,
+        version: int,
+        *,
+        action: str,
+        actor: str,
+        reason: str,
+        forced: bool,
+    ) -> AliasEvent:
+        t.check_text(stage, "stage")
+        t.check_alias_action(action)
+        t.check_text(actor, "actor")
+        t.check_text(reason, "reason", empty=True, limit=None)
+
+        def work(connection: Connection) -> AliasEvent:
+            at = self._now()
+            head = self._lock_head(connection)
+            exists = select(t.versions.c.id).where(
+                t.versions.c.name == name, t.versions.c.version == version
+            )
+            if connection.execute(exists).first() is None:
+                raise NotFoundError(
+                    f"model {name!r} has no version {version}: `keel models list` shows the "
+                    "registered versions"
+                )
+            current = select(t.aliases.c.version).where(
+                t.aliases.c.name == name, t.aliases.c.stage == stage
+            )
+            previous = connection.execute(current).scalar()
+            row = {"name": name, "stage": stage, "version": version, "previous_version": previous}
+            row |= {"action": action, "actor": actor, "reason": reason, "forced": bool(forced)}
+            probe = AliasEvent(id=0, at=at, **row)
+            entry = next_entry(
+                *head,
+                at=at,
+                actor=actor,
+                action=action,
+                target=alias_target(name, stage),
+                details=alias_details(probe),
+            )
+            added = t.alias_events.insert().values(**row, at=at, audit_seq=entry.seq)
+            event_id = connection.execute(added.returning(t.alias_events.c.id)).scalar_one()
+            upsert = self._dialect.insert(t.aliases).values(
+                name=name, stage=stage, version=version, updated_at=at
+            )
+            connection.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=["name", "stage"], set_={"version": version, "updated_at": at}
+                )
+            )
+            self._write_entry(connection, entry)
+            return AliasEvent(id=event_id, at=at, **row)
+
+        return self._write(work)
+
+    def alias_history(self, name: str, stage: str | None = None) -> list[AliasEvent]:
+        query = select(t.alias_events).where(t.alias_events.c.name == name)
+        if stage is not None:
+            query = query.where(t.alias_events.c.stage == stage)
+        rows = self._read(lambda c: c.execute(query.order_by(t.alias_events.c.id)).all())
+        return [t.event_from_row(row) for row in rows]
+
+    # -- audit ---------------------------------------------------------------------------------
+
+    def append_audit(
+        self, *, actor: str, action: str, target: str, details: dict[str, Any]
+    ) -> AuditEntry:
+        t.check_text(actor, "actor")
+        t.check_free_action(action)
+        t.check_text(target, "audit target", empty=True, limit=None)
+
+        def work(connection: Connection) -> AuditEntry:
+            entry = next_entry(
+                *self._lock_head(connection),
+                at=self._now(),
+                actor=actor,
+                action=action,
+                target=target,
+                details=details,
+            )
+            self._write_entry(connection, entry)
+            return entry
+
+        return self._write(work)
+
+    def audit_entries(self) -> list[AuditEntry]:
+        query = select(t.audit).order_by(t.audit.c.seq)
+        return [t.entry_from_row(row) for row in self._read(lambda c: c.execute(query).all())]
+
+    def verify_audit(self) -> list[str]:
+        """Every problem with the audit trail and its cross-references; empty when intact."""
+
+        def load(connection: Connection) -> list[str]:
+            rows = connection.execute(select(t.audit).order_by(t.audit.c.seq)).all()
+            entries = [t.entry_from_row(row) for row in rows]
+            rows = connection.execute(select(t.versions).order_by(t.versions.c.id)).all()
+            versions = [(t.version_from_row(row), row.audit_seq) for row in rows]
+            rows = connection.execute(select(t.alias_events).order_by(t.alias_events.c.id)).all()
+            events = [(t.event_from_row(row), row.audit_seq) for row in rows]
+            rows = connection.execute(select(t.aliases)).all()
+            aliases = {(row.name, row.stage): row.version for row in rows}
+            head = connection.execute(select(t.audit_head.c.seq, t.audit_head.c.hash)).first()
+            problems = [] if head is not None else ["the audit head row is missing"]
+            return problems + verify_audit(
+                entries,
+                versions=versions,
+                events=events,
+                aliases=aliases,
+                head=None if head is None else (head.seq, head.hash),
+            )
+
+        return self._read(load, **self._dialect.snapshot)
+
+    def close(self) -> None:
+        self._engine.dispose()
