@@ -39,3 +39,22 @@ def keel_cli(keel_home: Path) -> Callable[..., subprocess.CompletedProcess[str]]
         )
 
     return call
+
+
+@pytest.fixture
+def run_keel() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``python -m keel ARGS`` with extra environment variables."""
+
+    def call(
+        args: list[str], env: dict[str, str], timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        full = {**os.environ, "COLUMNS": "200", **env}
+        return subprocess.run(
+            [sys.executable, "-m", "keel", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=full,
+        )
+
+    return call

@@ -8,6 +8,7 @@ EXPECTED = {
     "TrainResult", "UserError", "__version__", "available_models", "build_model",
     "classification_metrics", "kfold", "load_dataset", "load_spec", "predict_outputs",
     "regression_metrics", "run", "split_dataset", "train", "write_report",
+    "Predictor", "Registry", "ModelVersion", "RegistrySettings", "load", "open_registry",
 }  # fmt: skip
 
 

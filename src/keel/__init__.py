@@ -49,6 +49,13 @@ _LAZY: dict[str, str] = {
     "regression_metrics": "keel.evaluate",
     # report
     "write_report": "keel.report",
+    # predictor and registry
+    "Predictor": "keel.predictor",
+    "Registry": "keel.registry",
+    "ModelVersion": "keel.registry",
+    "RegistrySettings": "keel.registry",
+    "load": "keel.registry",
+    "open_registry": "keel.registry",
 }
 
 __all__ = [
@@ -58,8 +65,12 @@ __all__ = [
     "IntegrityError",
     "KeelError",
     "LoadedSpec",
+    "ModelVersion",
     "NotFoundError",
+    "Predictor",
     "Preprocessor",
+    "Registry",
+    "RegistrySettings",
     "RunResult",
     "Spec",
     "SpecError",
@@ -72,8 +83,10 @@ __all__ = [
     "build_model",
     "classification_metrics",
     "kfold",
+    "load",
     "load_dataset",
     "load_spec",
+    "open_registry",
     "predict_outputs",
     "regression_metrics",
     "run",
@@ -99,6 +112,8 @@ if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from keel.evaluate import Evaluation, classification_metrics, regression_metrics
     from keel.models import available_models, build_model
     from keel.pipeline import RunResult, run
+    from keel.predictor import Predictor
+    from keel.registry import ModelVersion, Registry, RegistrySettings, load, open_registry
     from keel.report import write_report
     from keel.spec import LoadedSpec, Spec, load_spec
     from keel.train import TrainResult, predict_outputs, train

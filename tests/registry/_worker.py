@@ -1,6 +1,6 @@
 """A registration worker run as its own process by the reliability tests.
 
-    python -m tests.registry._worker HOME REGISTRY_URL FILES_DIR NAME COUNT
+python -m tests.registry._worker HOME REGISTRY_URL FILES_DIR NAME COUNT
 """
 
 from __future__ import annotations

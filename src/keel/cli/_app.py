@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -38,11 +37,6 @@ def _guard(fn: Callable[[], Any]) -> Any:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         raise typer.Exit(130) from None
-
-
-def _home() -> str | None:
-    """Environment variables are read once, here at the edge."""
-    return os.environ.get("KEEL_HOME") or None
 
 
 from keel.cli import _registry, _run, _validate  # noqa: E402  (commands register on `app`)

@@ -36,7 +36,7 @@ def init() -> None:
     def run() -> dict[str, str]:
         registry = _registry(create=True)
         try:
-            return {"keys": str(registry.keys.keys_dir), "key_id": registry.keys.key_id}
+            return {"keys": str(registry.keys.dir), "key_id": registry.keys.key_id()}
         finally:
             registry.close()
 

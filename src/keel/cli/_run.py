@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from keel.cli._app import _guard, _home, app, err_console
+from keel.cli._app import _guard, app, err_console
 
 
 def _fmt(value: object) -> str:
@@ -60,11 +60,20 @@ def run(
     resume: str | None = typer.Option(None, "--resume", help="continue the killed run RUN_ID"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+    no_register: bool = typer.Option(
+        False, "--no-register", help="train and report only; do not register a version"
+    ),
 ) -> None:
     """Train and evaluate the model a spec describes; write its report."""
     from keel.pipeline import run as run_pipeline
+    from keel.registry import RegistrySettings
 
-    result = _guard(lambda: run_pipeline(spec, resume=resume, quiet=quiet, home=_home()))
+    settings = RegistrySettings.from_env()  # the environment is read here, at the edge
+    result = _guard(
+        lambda: run_pipeline(
+            spec, resume=resume, quiet=quiet, register=not no_register, settings=settings
+        )
+    )
     if as_json:
         print(json.dumps(result.to_dict()))
         return
@@ -82,4 +91,6 @@ def run(
     out.print(f"run [bold]{result.run_id}[/] in {result.seconds:.1f} s")
     if result.report:
         out.print(f"report: {result.report}")
+    if result.version:
+        out.print(f"registered [bold]{result.version}[/]")
     err_console.file.flush()

@@ -6,7 +6,7 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,8 @@ from keel.pipeline._artifacts import make_predictor, measure, save_model_files, 
 from keel.pipeline._cv import cross_validate
 from keel.pipeline._metrics import full_metrics, monitor_metrics
 from keel.pipeline._prepare import Prepared, prepare
+from keel.pipeline._register import register_run
+from keel.registry import RegistrySettings, open_registry
 from keel.registry._gates import evaluate_gates, figures_from_metrics
 from keel.report import write_report
 from keel.spec import LoadedSpec, load_spec
@@ -31,6 +33,7 @@ from keel.workspace import Workspace
 
 if TYPE_CHECKING:
     from keel.predictor import Predictor
+    from keel.registry import Registry
 
 
 @dataclass
@@ -48,6 +51,7 @@ class RunResult:
     parameters: int = 0
     seconds: float = 0.0
     gates: list[dict[str, Any]] = field(default_factory=list)
+    version: str | None = None  # "name:N" once registered
     predictor: Predictor | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -69,6 +73,7 @@ class RunResult:
             "parameters": self.parameters,
             "seconds": round(self.seconds, 3),
             "gates": self.gates,
+            "version": self.version,
         }
 
 
@@ -124,16 +129,47 @@ def run(
     resume: str | None = None,
     quiet: bool = False,
     home: str | None = None,
+    register: bool = True,
+    settings: RegistrySettings | None = None,
 ) -> RunResult:
-    """Run a spec end to end. ``resume`` continues a killed run from its last checkpoint."""
-    started = time.perf_counter()
-    loaded = load_spec(spec_path)
-    spec = loaded.spec
-    prep = prepare(spec, loaded.base_dir)  # every data error surfaces before anything is written
+    """Run a spec end to end and register the model as the next version of ``spec.name``.
 
+    ``resume`` continues a killed run from its last checkpoint (a run whose registration failed
+    resumes straight to registering). ``settings`` default to the environment (``KEEL_HOME``,
+    ``KEEL_REGISTRY_URL``, ...); ``home`` overrides the workspace.
+    """
+    started = time.perf_counter()
+    settings = settings or RegistrySettings.from_env()
+    if home is not None:
+        settings = replace(settings, home=home)
+    loaded = load_spec(spec_path)
+    prep = prepare(
+        loaded.spec, loaded.base_dir
+    )  # every data error surfaces before anything is written
+    registry = open_registry(settings) if register else None  # so does a bad registry URL
+    try:
+        return _execute(
+            loaded, prep, settings, registry, resume=resume, quiet=quiet, started=started
+        )
+    finally:
+        if registry is not None:
+            registry.close()
+
+
+def _execute(
+    loaded: LoadedSpec,
+    prep: Prepared,
+    settings: RegistrySettings,
+    registry: Registry | None,
+    *,
+    resume: str | None,
+    quiet: bool,
+    started: float,
+) -> RunResult:
+    spec = loaded.spec
     torch.manual_seed(spec.seed)
     model = build_model(spec.model, prep.preprocessor.input_spec, prep.n_outputs)
-    ws = Workspace.find(home=home)
+    ws = Workspace.find(home=settings.home)
     run_id, run_dir = _open_run_dir(ws, loaded, resume)
     try:
         task = prep.dataset.task
@@ -209,6 +245,8 @@ def run(
         gates=_gates(loaded, metrics),
         predictor=predictor,
     )
+    if registry is not None:
+        out.version = register_run(registry, out, loaded, data_source=spec.data.source).ref
     write_json_atomic(
         run_dir / "metrics.json",
         {**out.to_dict(), "keel_version": __version__, "history": result.history},

@@ -4,10 +4,10 @@ rollback and a hash-chained audit trail.
 >>> import keel
 >>> predictor = keel.load("digits@production")      # verified before any byte reaches torch
 
-Boundaries, each with an in-memory implementation and one conformance suite: the metadata store
-(:class:`SqlStore` on SQLite or PostgreSQL, :class:`MemoryStore`), blob backends (:class:`LocalBackend`,
-:class:`FsspecBackend`, :class:`MemoryBackend`) under one :class:`ContentStore`, and the
-:class:`KeyStore` of Ed25519 keys.
+Boundaries, each with an in-memory implementation and one conformance suite: the metadata
+store (:class:`SqlStore` on SQLite or PostgreSQL, :class:`MemoryStore`), blob backends
+(:class:`LocalBackend`, :class:`FsspecBackend`, :class:`MemoryBackend`) under one
+:class:`ContentStore`, and the :class:`KeyStore` of Ed25519 keys.
 """
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING

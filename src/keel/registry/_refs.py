@@ -1,4 +1,4 @@
-"""Model references: ``name`` (latest), ``name:3`` (a version), ``name@production`` (a stage alias)."""
+"""Model references: ``name`` (latest), ``name:3`` (a version), ``name@production`` (a stage)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,6 @@ def parse_ref(text: str) -> Ref:
 def check_stage(stage: str) -> str:
     if not STAGE_PATTERN.match(stage):
         raise UserError(
-            f"bad stage {stage!r}: a stage is lower-case letters, digits, '_' or '-', e.g. production"
+            f"bad stage {stage!r}: use lower-case letters, digits, '_' or '-', e.g. production"
         )
     return stage

@@ -1,7 +1,7 @@
 """The registry: signed, versioned models with gates, stage aliases, history and an audit trail.
 
-A thin object over three boundaries — a :class:`MetadataStore`, a :class:`ContentStore` of blobs and a
-:class:`KeyStore` — each of which has an in-memory implementation for tests.
+A thin object over three boundaries — a :class:`MetadataStore`, a :class:`ContentStore` of blobs
+and a :class:`KeyStore` — each of which has an in-memory implementation for tests.
 """
 
 from __future__ import annotations
@@ -85,7 +85,12 @@ class Registry:
         """
         kinds = kinds or {}
         entries = [
-            FileEntry(name=fname, digest=self.content.put(data), size=len(data), kind=kinds.get(fname, "file"))
+            FileEntry(
+                name=fname,
+                digest=self.content.put(data),
+                size=len(data),
+                kind=kinds.get(fname, "file"),
+            )
             for fname, data in sorted(files.items())
         ]
         manifest = Manifest(
@@ -161,7 +166,13 @@ class Registry:
         target = stack[-2]
         self.verify(f"{name}:{target}")  # never roll back onto a tampered version
         return self.store.move_alias(
-            name, stage, target, action="rollback", actor=self.actor, reason=reason.strip(), forced=False
+            name,
+            stage,
+            target,
+            action="rollback",
+            actor=self.actor,
+            reason=reason.strip(),
+            forced=False,
         )
 
     # -- reading -------------------------------------------------------------------------------
@@ -174,7 +185,9 @@ class Registry:
             if version is None:
                 stages = sorted(self.store.list_aliases(name))
                 known = f"; stages: {', '.join(stages)}" if stages else ""
-                raise NotFoundError(f"{parsed} is not set{known}; promote a version with `keel promote`")
+                raise NotFoundError(
+                    f"{parsed} is not set{known}; promote a version with `keel promote`"
+                )
             record = self.store.get_version(name, version)
         elif parsed.version is not None:
             record = self.store.get_version(name, parsed.version)
@@ -184,7 +197,9 @@ class Registry:
             latest = self.store.latest_version(name)
             if latest is None:
                 models = self.store.list_models()
-                hint = f"; models: {', '.join(models[:10])}" if models else "; the registry is empty"
+                hint = (
+                    f"; models: {', '.join(models[:10])}" if models else "; the registry is empty"
+                )
                 raise NotFoundError(f"no model named {name!r}{hint}")
             raise NotFoundError(f"{parsed} does not exist; the latest is {name}:{latest.version}")
         return record
@@ -206,7 +221,7 @@ class Registry:
         return ModelVersion(record=record, manifest=self.manifest(record))
 
     def verify(self, ref: str) -> ModelVersion:
-        """Check the signature, the manifest and every file's sha256 (streamed); return the version."""
+        """Check the signature, the manifest and every file's sha256 (streamed)."""
         version = self.get(ref)
         for entry in version.manifest.files:
             self.content.verify_stream(entry.digest, name=entry.name)
@@ -214,7 +229,9 @@ class Registry:
 
     def read_files(self, version: ModelVersion) -> dict[str, bytes]:
         """Every file's bytes, each checked against the manifest (and decrypted when encrypted)."""
-        return {f.name: self.content.get_verified(f.digest, name=f.name) for f in version.manifest.files}
+        return {
+            f.name: self.content.get_verified(f.digest, name=f.name) for f in version.manifest.files
+        }
 
     def load(self, ref: str) -> Predictor:
         """A :class:`Predictor` for ``ref``. Nothing reaches torch before every check passed."""
@@ -263,4 +280,5 @@ def _gate_line(gate: Mapping[str, Any]) -> str:
     value = gate.get("value")
     shown = "missing" if value is None else f"{value:.4g}"
     reason = gate.get("reason") or ""
-    return f"{gate.get('condition')} (value {shown}{'; ' + reason if reason and value is None else ''})"
+    why = f"; {reason}" if reason and value is None else ""
+    return f"{gate.get('condition')} (value {shown}{why})"

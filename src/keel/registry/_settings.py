@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class RegistrySettings:
-    """``KEEL_HOME``, ``KEEL_REGISTRY_URL``, ``KEEL_ARTIFACTS``, ``KEEL_USER`` and the encryption key.
+    """``KEEL_HOME``, ``KEEL_REGISTRY_URL``, ``KEEL_ARTIFACTS``, ``KEEL_USER``, the encryption key.
 
     Defaults: the nearest ``.keel/`` upward (created where needed), SQLite at ``.keel/registry.db``,
     artifacts under ``.keel/artifacts``, the login name as the actor, no encryption.

@@ -11,9 +11,9 @@ its files; a killed registration leaves at most unreferenced blobs.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 
@@ -121,7 +121,9 @@ class MetadataStore(Protocol):
         """Oldest first."""
         ...
 
-    def append_audit(self, *, actor: str, action: str, target: str, details: dict[str, Any]) -> AuditEntry:
+    def append_audit(
+        self, *, actor: str, action: str, target: str, details: dict[str, Any]
+    ) -> AuditEntry:
         """Append an entry for an action that has no other row (key changes, verification...)."""
         ...
 
@@ -141,8 +143,8 @@ class MetadataStore(Protocol):
 class BlobBackend(Protocol):
     """Raw bytes under string keys (``sha256/ab/<digest>``): where artifacts physically live.
 
-    Implementations: ``LocalBackend`` (a folder; atomic temp + fsync + rename), ``FsspecBackend`` (any
-    fsspec URL, e.g. ``s3://bucket/prefix`` or ``memory://x``) and ``MemoryBackend``. The same
+    Implementations: ``LocalBackend`` (a folder; atomic temp + fsync + rename), ``FsspecBackend``
+    (any fsspec URL, e.g. ``s3://bucket/prefix`` or ``memory://x``) and ``MemoryBackend``. The same
     conformance tests run over all three. Content addressing, verification and encryption live
     above, in ``ContentStore``, once for every backend.
     """
