@@ -223,6 +223,9 @@ class _Sha256Pipeline:
 def _stream_sha256(stream: BinaryIO) -> str:
     """sha256 of a stream through two preallocated buffers, hashing one while filling the other."""
     readinto = getattr(stream, "readinto", None)
+    size = _stream_size(stream)
+    if size is not None and size <= CHUNK_SIZE:  # small blobs: no buffers, no thread
+        return hashlib.sha256(stream.read()).hexdigest()
     if readinto is None:  # a stream without readinto: plain reads
         hasher = hashlib.sha256()
         while chunk := stream.read(CHUNK_SIZE):
@@ -243,7 +246,7 @@ def _read_hashed(stream: BinaryIO) -> tuple[memoryview, str]:
     use huge pages (far fewer page faults: ~0.65x of plain sha256 speed without, ~0.9x with)."""
     size = _stream_size(stream)
     readinto = getattr(stream, "readinto", None)
-    if size is None or readinto is None:
+    if size is None or readinto is None or size <= PIPE_CHUNK:
         data = stream.read()
         return memoryview(data), hashlib.sha256(data).hexdigest()
     view = memoryview(_allocate(size))
