@@ -20,15 +20,16 @@ import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load as load_arrays
 from safetensors.numpy import save as save_arrays
-from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import nn
 
 from keel.data import Preprocessor, TargetEncoder
 from keel.errors import IntegrityError
+from keel.predictor._tensors import tensors_from_buffer
 
 __all__ = ["FILES", "FORMAT", "MODEL_FILE", "PREPROCESS_ARRAYS", "PREPROCESS_JSON", "Decoded"]
 
+Buffer = bytes | bytearray | memoryview
 MODEL_FILE = "model.safetensors"
 PREPROCESS_JSON = "preprocess.json"
 PREPROCESS_ARRAYS = "preprocess.safetensors"
@@ -63,7 +64,7 @@ def encode(
     }
 
 
-def _file(files: Mapping[str, bytes], name: str) -> bytes:
+def _file(files: Mapping[str, Buffer], name: str) -> Buffer:
     data = files.get(name)
     if data is None:
         raise IntegrityError(
@@ -72,7 +73,7 @@ def _file(files: Mapping[str, bytes], name: str) -> bytes:
         )
     if not isinstance(data, bytes | bytearray | memoryview):
         raise IntegrityError(f"{name} must be given as bytes, got {type(data).__name__}")
-    return bytes(data)
+    return data
 
 
 def _document(data: bytes) -> dict[str, Any]:
@@ -91,17 +92,18 @@ def _part(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
     return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
-def decode(files: Mapping[str, bytes]) -> Decoded:
-    """Parse the three files (bytes the caller has verified). IntegrityError names a bad file."""
-    doc = _document(_file(files, PREPROCESS_JSON))
+def decode(files: Mapping[str, Buffer]) -> Decoded:
+    """Parse the three files (bytes the caller has verified). IntegrityError names a bad file.
+
+    The weights become tensors that share the buffer they arrived in (no copy; see
+    ``_tensors.py``); the small preprocessing files are parsed as usual.
+    """
+    doc = _document(bytes(_file(files, PREPROCESS_JSON)))
     try:
-        arrays = load_arrays(_file(files, PREPROCESS_ARRAYS))
+        arrays = load_arrays(bytes(_file(files, PREPROCESS_ARRAYS)))
     except SafetensorError as err:
         raise IntegrityError(f"{PREPROCESS_ARRAYS} is not a safetensors file ({err})") from None
-    try:
-        state = load_tensors(_file(files, MODEL_FILE))
-    except SafetensorError as err:
-        raise IntegrityError(f"{MODEL_FILE} is not a safetensors file ({err})") from None
+    state = tensors_from_buffer(_file(files, MODEL_FILE), name=MODEL_FILE)
     try:
         pre = Preprocessor.from_state(doc["features"], _part(arrays, "features."))
         target = TargetEncoder.from_state(doc["target"], _part(arrays, "target."))

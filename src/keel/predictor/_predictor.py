@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from pydantic import TypeAdapter, ValidationError
+import torch
 from torch import nn
 
 from keel.data import InputSpec, Preprocessor, TargetEncoder
@@ -146,9 +147,10 @@ class Predictor:
             raise UserError("the files do not record a model config; pass model_config")
         config = _model_config(config)
         target = parts.target
-        model = build_model(config, parts.preprocessor.input_spec, target.n_outputs)
+        with torch.device("meta"):  # no memory and no random init for weights about to arrive
+            model = build_model(config, parts.preprocessor.input_spec, target.n_outputs)
         try:
-            model.load_state_dict(parts.state, strict=True)
+            model.load_state_dict(parts.state, strict=True, assign=True)
         except RuntimeError as err:
             detail = " ".join(str(err).split())[:300]
             raise IntegrityError(

@@ -227,10 +227,12 @@ class Registry:
             self.content.verify_stream(entry.digest, name=entry.name)
         return version
 
-    def read_files(self, version: ModelVersion) -> dict[str, bytes]:
-        """Every file's bytes, each checked against the manifest (and decrypted when encrypted)."""
+    def read_files(self, version: ModelVersion) -> dict[str, memoryview]:
+        """Every file's bytes, each read once into a fresh buffer while it is hashed, checked
+        against the manifest (and decrypted when encrypted). The buffers are the caller's."""
         return {
-            f.name: self.content.get_verified(f.digest, name=f.name) for f in version.manifest.files
+            f.name: self.content.get_verified_view(f.digest, name=f.name)
+            for f in version.manifest.files
         }
 
     def load(self, ref: str) -> Predictor:
