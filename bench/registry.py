@@ -1,10 +1,10 @@
 """Registry performance: verified loading against plain sha256, and registrations per second.
 
 1. Load + verify of a ~200 MB model (a real keel :class:`~keel.predictor.Predictor`: iris
-   preprocessing and an MLP sized to ``--size-mb``) registered into a temporary workspace, against
-   ``hashlib.file_digest`` over the same weight blob on disk. ``registry.load`` checks the manifest's
-   signature and every file's sha256 and then builds the torch model; ``registry.verify`` only
-   checks (streamed). Page cache warm for all. Target: sha256/load >= 0.8, i.e. loading with
+   preprocessing and an MLP sized to ``--size-mb``) registered into a temporary workspace,
+   against ``hashlib.file_digest`` over the same weight blob on disk. ``registry.load`` checks the
+   manifest's signature and every file's sha256, then builds the torch model; ``registry.verify``
+   only checks (streamed). Page cache warm for all. Target: sha256/load >= 0.8, i.e. loading with
    verification costs at most 1.25x hashing the bytes alone.
 2. Registrations per second of small (iris-sized) predictors on SQLite and on PostgreSQL, each
    with fresh weights (as a new training run gives), next to the raw ``create_version`` rate of the
@@ -192,7 +192,7 @@ def bench_load(iris: Iris, size_mb: float, rounds: int) -> None:
 
 
 def small_files(iris: Iris, count: int) -> list[dict[str, bytes]]:
-    """``count`` distinct iris-sized predictors' files (fresh weights each, shared preprocessing)."""
+    """The files of ``count`` iris-sized predictors: fresh weights each, shared preprocessing."""
     return [iris.predictor(SMALL, seed=1000 + i).to_files() for i in range(count)]
 
 
@@ -206,30 +206,21 @@ def rate_row(
         register(registry, "warm", files[0], spec)  # first-use costs (connections, tables)
         signature, key_id = registry.keys.sign("0" * 64)
         per_round = max(1, len(files) // rounds)
-        batches = [files[i * per_round : (i + 1) * per_round] for i in range(rounds)]
-        state = {"round": 0, "raw": 0}
+        batches = iter([files[i * per_round : (i + 1) * per_round] for i in range(rounds)])
+        digests = (f"{i:064x}" for i in range(1, 1 << 62))  # unique fake manifest digests
 
         def registrations() -> None:
-            for one in batches[state["round"]]:
+            for one in next(batches):
                 register(registry, "small", one, spec)
 
         def raw() -> None:
             for _ in range(per_round):
-                state["raw"] += 1
                 registry.store.create_version(
-                    "raw", manifest_digest=f"{state['raw']:064x}", signature=signature,
-                    key_id=key_id, created_by="bench", gates_passed=True,
-                    metrics={"test": {"accuracy": 0.9}},
+                    "raw", manifest_digest=next(digests), signature=signature, key_id=key_id,
+                    created_by="bench", gates_passed=True, metrics={"test": {"accuracy": 0.9}},
                 )  # fmt: skip
 
-        times: dict[str, list[float]] = {"register": [], "raw": []}
-        for r in range(rounds):
-            state["round"] = r
-            one = interleaved({"register": registrations, "raw": raw}, 1) if r % 2 == 0 else {
-                k: v for k, v in reversed(interleaved({"raw": raw, "register": registrations}, 1).items())
-            }
-            for key, values in one.items():
-                times[key].extend(values)
+        times = interleaved({"register": registrations, "raw": raw}, rounds)
         reg = per_round / median(times["register"])
         raw_rate = per_round / median(times["raw"])
         print(
@@ -315,7 +306,10 @@ def main() -> None:
     if rounds < 1 or size_mb <= 0 or count < rounds:
         parser.error("need --rounds >= 1, --size-mb > 0 and --registrations >= --rounds")
     torch.set_num_threads(args.threads)
-    print(f"keel registry benchmark: torch={torch.__version__} threads={args.threads} cpus={os.cpu_count()}")
+    print(
+        f"keel registry benchmark: torch={torch.__version__} threads={args.threads} "
+        f"cpus={os.cpu_count()}"
+    )
     iris = Iris()
     bench_load(iris, size_mb, rounds)
     bench_registrations(iris, count, rounds)
