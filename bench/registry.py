@@ -4,8 +4,10 @@
    preprocessing and an MLP sized to ``--size-mb``) registered into a temporary workspace,
    against ``hashlib.file_digest`` over the same weight blob on disk. ``registry.load`` checks the
    manifest's signature and every file's sha256, then builds the torch model; ``registry.verify``
-   only checks (streamed). Page cache warm for all. Target: sha256/load >= 0.8, i.e. loading with
-   verification costs at most 1.25x hashing the bytes alone.
+   only checks (streamed). Two more rows split the load: the verified read (``get`` +
+   ``read_files``) and ``Predictor.from_files`` over already verified buffers. Page cache warm
+   for all. Target: sha256/load >= 0.8, i.e. loading with verification costs at most 1.25x
+   hashing the bytes alone.
 2. Registrations per second of small (iris-sized) predictors on SQLite and on PostgreSQL, each
    with fresh weights (as a new training run gives), next to the raw ``create_version`` rate of the
    metadata store alone, so the cost of files + signing shows.
@@ -14,7 +16,7 @@ The machine is noisy, so the subjects run side by side, interleaved over rounds 
 rotates each round), and medians are reported; ratios are the figures to read, not seconds.
 
     python bench/registry.py                 # 5 rounds, 200 MB, 200 registrations per backend
-    python bench/registry.py --quick        # 2 rounds, 50 MB, 40 registrations
+    python bench/registry.py --quick         # 2 rounds, 50 MB, 40 registrations
 
 PostgreSQL: ``KEEL_TEST_PG_URL``, else the server ``scripts/postgres.sh start`` runs; a fresh
 database is created for the run and dropped after it. Where none answers, that row is skipped with
@@ -102,18 +104,28 @@ def register(registry: Registry, name: str, files: dict[str, bytes], spec: dict[
 # -- timing ------------------------------------------------------------------------------------
 
 
-def interleaved(subjects: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    """Seconds of each subject per round; the order rotates every round, results are dropped
-    (and collected) outside the timed region."""
+Timed = Callable[[], object]
+
+
+def interleaved(
+    subjects: dict[str, Timed],
+    rounds: int,
+    setups: dict[str, Callable[[], Timed]] | None = None,
+) -> dict[str, list[float]]:
+    """Seconds of each subject per round; the order rotates every round. ``setups[key]``, when
+    given, runs untimed before each run of ``key`` and returns what is timed instead. Results are
+    dropped (and garbage collected) outside the timed region."""
+    setups = setups or {}
     times: dict[str, list[float]] = {key: [] for key in subjects}
     order = list(subjects)
     for r in range(rounds):
         for key in order[r % len(order) :] + order[: r % len(order)]:
+            run = setups[key]() if key in setups else subjects[key]
             gc.collect()
             started = time.perf_counter()
-            result = subjects[key]()
+            result = run()
             times[key].append(time.perf_counter() - started)
-            del result
+            del result, run
     return times
 
 
@@ -131,6 +143,16 @@ def workspace(prefix: str) -> Iterator[Path]:
 
 
 # -- 1. load + verify vs sha256 ----------------------------------------------------------------
+
+
+def huge_pages() -> str:
+    """The kernel's transparent huge page mode (verified reads into fresh buffers depend on it)."""
+    try:
+        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return "unknown"
+    chosen = text[text.find("[") + 1 : text.find("]")] if "[" in text else text.strip()
+    return chosen or "unknown"
 
 
 def bench_load(iris: Iris, size_mb: float, rounds: int) -> None:
@@ -153,23 +175,37 @@ def bench_load(iris: Iris, size_mb: float, rounds: int) -> None:
             def sha256() -> str:
                 with blob.open("rb") as stream:
                     actual = hashlib.file_digest(stream, "sha256").hexdigest()
-                assert actual == digest
+                if actual != digest:
+                    raise SystemExit(f"{blob} hashes to {actual}, not {digest}")
                 return actual
 
-            subjects: dict[str, Callable[[], object]] = {
+            version = registry.get(ref)
+            spec = version.manifest.spec
+
+            def build() -> Timed:  # untimed: verified read; timed: the torch model over it
+                files = registry.read_files(version)
+                return lambda: Predictor.from_files(
+                    files, model_config=spec["model"], precision=spec["train"]["precision"]
+                )
+
+            subjects: dict[str, Timed] = {
                 "load": lambda: registry.load(ref),
                 "verify": lambda: registry.verify(ref),
                 "sha256": sha256,
+                "read": lambda: registry.read_files(registry.get(ref)),
+                "build": build,  # replaced each round by what its setup returns
             }
-            interleaved(subjects, 1)  # warm: page cache, lazy imports, allocator
-            t = {key: median(v) for key, v in interleaved(subjects, rounds).items()}
+            setups = {"build": build}
+            interleaved(subjects, 1, setups)  # warm: page cache, lazy imports, allocator
+            t = {k: median(v) for k, v in interleaved(subjects, rounds, setups).items()}
         finally:
             registry.close()
     mb = weights / 1e6
     print(
         f"\n1. load + verify vs plain sha256: MLP width={config.width} depth={config.depth}, "
         f"{MODEL_FILE} {mb:.1f} MB, torch threads={torch.get_num_threads()}, "
-        f"median of {rounds} interleaved rounds, page cache warm"
+        f"median of {rounds} interleaved rounds, page cache warm, transparent huge pages: "
+        f"{huge_pages()}"
     )
     header = f"{'subject':<34} {'ms':>8} {'MB/s':>8} {'sha256/subject':>15} {'target':>8}"
     print(header)
@@ -178,6 +214,8 @@ def bench_load(iris: Iris, size_mb: float, rounds: int) -> None:
         ("sha256 (hashlib.file_digest)", t["sha256"], ""),
         ("registry.load (verify + build)", t["load"], ">= 0.8"),
         ("registry.verify (streamed)", t["verify"], ""),
+        ("  load part: get + read_files", t["read"], ""),
+        ("  load part: Predictor.from_files", t["build"], ""),
     ]
     for label, seconds, target in rows:
         print(
@@ -300,9 +338,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
     parser.add_argument("--quick", action="store_true", help="2 rounds, 50 MB, 40 registrations")
     args = parser.parse_args()
-    rounds = args.rounds or (2 if args.quick else 5)
-    size_mb = args.size_mb or (50.0 if args.quick else 200.0)
-    count = args.registrations or (40 if args.quick else 200)
+    rounds = (2 if args.quick else 5) if args.rounds is None else args.rounds
+    size_mb = (50.0 if args.quick else 200.0) if args.size_mb is None else args.size_mb
+    count = (40 if args.quick else 200) if args.registrations is None else args.registrations
     if rounds < 1 or size_mb <= 0 or count < rounds:
         parser.error("need --rounds >= 1, --size-mb > 0 and --registrations >= --rounds")
     torch.set_num_threads(args.threads)

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from pydantic import TypeAdapter, ValidationError
 import torch
+from pydantic import TypeAdapter, ValidationError
 from torch import nn
 
 from keel.data import InputSpec, Preprocessor, TargetEncoder

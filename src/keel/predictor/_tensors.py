@@ -32,7 +32,9 @@ _DTYPES: dict[str, torch.dtype] = {
 _MAX_HEADER = 100 << 20
 
 
-def tensors_from_buffer(buffer: bytes | bytearray | memoryview, *, name: str) -> dict[str, torch.Tensor]:
+def tensors_from_buffer(
+    buffer: bytes | bytearray | memoryview, *, name: str
+) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file held in ``buffer``; IntegrityError names ``name``.
 
     A writable buffer is shared, not copied (the caller hands over a fresh buffer it no longer
