@@ -6,7 +6,8 @@ and a :class:`KeyStore` — each of which has an in-memory implementation for te
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -218,13 +219,15 @@ class Registry:
 
     def get(self, ref: str) -> ModelVersion:
         record = self.resolve(ref)
-        return ModelVersion(record=record, manifest=self.manifest(record))
+        with _naming(record):
+            return ModelVersion(record=record, manifest=self.manifest(record))
 
     def verify(self, ref: str) -> ModelVersion:
         """Check the signature, the manifest and every file's sha256 (streamed)."""
         version = self.get(ref)
-        for entry in version.manifest.files:
-            self.content.verify_stream(entry.digest, name=entry.name)
+        with _naming(version.record):
+            for entry in version.manifest.files:
+                self.content.verify_stream(entry.digest, name=entry.name)
         return version
 
     def read_files(self, version: ModelVersion) -> dict[str, memoryview]:
@@ -240,7 +243,8 @@ class Registry:
         from keel.predictor import Predictor
 
         version = self.get(ref)
-        files = self.read_files(version)  # verified bytes only
+        with _naming(version.record):
+            files = self.read_files(version)  # verified bytes only
         spec = version.manifest.spec
         return Predictor.from_files(
             files,
@@ -272,6 +276,17 @@ class Registry:
 
     def close(self) -> None:
         self.store.close()
+
+
+@contextmanager
+def _naming(record: VersionRecord) -> Iterator[None]:
+    """Prefix an integrity failure with the version it concerns: `digits:1: model.safetensors …`."""
+    try:
+        yield
+    except IntegrityError as err:
+        prefix = f"{record.name}:{record.version}: "
+        text = str(err)
+        raise IntegrityError(text if text.startswith(prefix) else prefix + text) from None
 
 
 class GateError(UserError):
