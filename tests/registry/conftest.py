@@ -22,6 +22,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from keel.data import Preprocessor, TargetEncoder, load_dataset
+from keel.data.config import DataConfig
+from keel.models import build_model
+from keel.models.config import MLPConfig
+from keel.predictor import Predictor
 from keel.registry._memory_store import MemoryStore
 from keel.registry._sql import SqlStore, parse_url
 
@@ -86,3 +91,24 @@ def store_sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'registry.db'}"
     return request.getfixturevalue("pg_url")
+
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture(scope="session")
+def model_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The files of a small real predictor (iris, untrained MLP), as a registry stores them."""
+    cfg = DataConfig(source="builtin:iris")
+    dataset = load_dataset(cfg, base_dir=ROOT)
+    pre = Preprocessor.fit(dataset.features, dataset.schema, cfg)
+    target = TargetEncoder.fit(dataset.target, dataset.task, dataset.classes)
+    model_cfg = MLPConfig(width=8, depth=1)
+    model = build_model(model_cfg, pre.input_spec, len(dataset.classes))
+    predictor = Predictor.from_parts(
+        model, pre, target, task=dataset.task, classes=dataset.classes, model_config=model_cfg
+    )
+    folder = tmp_path_factory.mktemp("files")
+    for name, data in predictor.to_files().items():
+        (folder / name).write_bytes(data)
+    return folder

@@ -12,34 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from keel.data import Preprocessor, TargetEncoder, load_dataset
-from keel.data.config import DataConfig
-from keel.models import build_model
-from keel.models.config import MLPConfig
-from keel.predictor import Predictor
 from keel.registry import RegistrySettings, open_registry
 
 ROOT = Path(__file__).parents[2]
 WRITERS = 8
 EACH = 50
-
-
-@pytest.fixture(scope="module")
-def model_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The files of a small real predictor (iris, untrained MLP), as a registry stores them."""
-    cfg = DataConfig(source="builtin:iris")
-    dataset = load_dataset(cfg, base_dir=ROOT)
-    pre = Preprocessor.fit(dataset.features, dataset.schema, cfg)
-    target = TargetEncoder.fit(dataset.target, dataset.task, dataset.classes)
-    model_cfg = MLPConfig(width=8, depth=1)
-    model = build_model(model_cfg, pre.input_spec, len(dataset.classes))
-    predictor = Predictor.from_parts(
-        model, pre, target, task=dataset.task, classes=dataset.classes, model_config=model_cfg
-    )
-    folder = tmp_path_factory.mktemp("files")
-    for name, data in predictor.to_files().items():
-        (folder / name).write_bytes(data)
-    return folder
 
 
 def worker(home: Path, url: str, files: Path, name: str, count: int) -> subprocess.Popen[str]:
