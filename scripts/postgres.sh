@@ -43,6 +43,15 @@ running() {
   as_server "$1/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1
 }
 
+answers() {  # answers BIN SECONDS: the server accepts connections within SECONDS
+  local i
+  for ((i = 0; i < $2 * 5; i++)); do
+    "$1/pg_isready" -h 127.0.0.1 -p "$PG_PORT" -q && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
 start() {
   local bin did=""
   bin=$(bin_dir) || { install; did="installed PostgreSQL; "; bin=$(bin_dir); }
@@ -54,14 +63,15 @@ start() {
       || { cat "$PG_DIR/initdb.log" >&2; exit 1; }
     did+="created a cluster in $PG_DIR; "
   fi
-  if running "$bin"; then
+  if running "$bin" && answers "$bin" 10; then
     did+="the server was already running"
-  else
+  else  # not running, or a stale pid file left by a killed server: (re)start it
     as_server "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
       -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories='$PG_DIR'" \
       start >/dev/null || { tail -n 20 "$PG_DIR/server.log" >&2; exit 1; }
     did+="started the server"
   fi
+  answers "$bin" 60 || { echo "postgres.sh: the server does not answer" >&2; tail -n 20 "$PG_DIR/server.log" >&2; exit 1; }
   local psql=("$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -tAq)
   if [[ -z $("${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname = '$DB'") ]]; then
     "${psql[@]}" -c "CREATE DATABASE $DB"
