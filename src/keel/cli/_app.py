@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -39,12 +40,12 @@ def _guard(fn: Callable[[], Any]) -> Any:
         raise typer.Exit(130) from None
 
 
-from keel.cli import _registry, _run, _validate  # noqa: E402  (commands register on `app`)
+# Each module registers its commands on `app`; the order here is the order of the help panels.
+for _module in ("_run", "_validate", "_registry"):
+    importlib.import_module(f"keel.cli.{_module}")
 
-_ = (_registry, _run, _validate)
 
-
-@app.command()
+@app.command(rich_help_panel="Train and evaluate")
 def version() -> None:
     """Print keel's version."""
     from keel import __version__

@@ -14,8 +14,8 @@ from keel.cli._app import _guard, app, fail
 
 models_app = typer.Typer(help="List and inspect registered models.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
-app.add_typer(models_app, name="models")
-app.add_typer(audit_app, name="audit")
+app.add_typer(models_app, name="models", rich_help_panel="Registry")
+app.add_typer(audit_app, name="audit", rich_help_panel="Registry")
 out = Console(highlight=False)
 
 
@@ -29,7 +29,7 @@ def _json(obj: Any) -> None:
     print(json.dumps(obj, default=str))
 
 
-@app.command()
+@app.command(rich_help_panel="Registry")
 def init() -> None:
     """Create the .keel/ workspace here (or at KEEL_HOME) with a fresh Ed25519 signing key."""
 
@@ -108,7 +108,7 @@ def models_show(ref: str, as_json: bool = typer.Option(False, "--json")) -> None
     out.print(f"  data {data.get('source')} sha256 {str(data.get('digest'))[:16]}…")
 
 
-@app.command()
+@app.command(rich_help_panel="Registry")
 def verify(ref: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Check a version's signature and every file's sha256. Exit 3 on any mismatch."""
 
@@ -127,7 +127,7 @@ def verify(ref: str, as_json: bool = typer.Option(False, "--json")) -> None:
         out.print(f"{info['ref']}: signature and {info['files']} file(s) verified")
 
 
-@app.command()
+@app.command(rich_help_panel="Registry")
 def promote(
     ref: str,
     to: str = typer.Option(..., "--to", help="the stage, e.g. production"),
@@ -148,7 +148,7 @@ def promote(
     _print_event(event, as_json)
 
 
-@app.command()
+@app.command(rich_help_panel="Registry")
 def rollback(
     name: str,
     stage: str = typer.Option("production", "--stage"),
@@ -190,7 +190,7 @@ def _print_event(event: Any, as_json: bool) -> None:
     out.print(f"{event.name}@{event.stage} → {event.version}{before}{forced}")
 
 
-@app.command()
+@app.command(rich_help_panel="Registry")
 def history(
     name: str,
     stage: str | None = typer.Option(None, "--stage"),

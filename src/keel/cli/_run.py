@@ -54,7 +54,7 @@ def gate_lines(gates: list[dict]) -> list[str]:
     return lines
 
 
-@app.command()
+@app.command(rich_help_panel="Train and evaluate")
 def run(
     spec: Path = typer.Argument(..., help="the spec file (.toml)"),
     resume: str | None = typer.Option(None, "--resume", help="continue the killed run RUN_ID"),
@@ -64,7 +64,7 @@ def run(
         False, "--no-register", help="train and report only; do not register a version"
     ),
 ) -> None:
-    """Train and evaluate the model a spec describes; write its report."""
+    """Train and evaluate the model a spec describes, write its report, register it."""
     from keel.pipeline import run as run_pipeline
     from keel.registry import RegistrySettings
 

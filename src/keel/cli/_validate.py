@@ -10,7 +10,7 @@ import typer
 from keel.cli._app import _guard, app
 
 
-@app.command()
+@app.command(rich_help_panel="Train and evaluate")
 def validate(
     spec: Path = typer.Argument(..., help="the spec file (.toml)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
