@@ -225,3 +225,22 @@ def test_cli_audit_verify_catches_an_edited_entry(workspace, run_keel):
         with sqlite3.connect(db) as conn:
             conn.execute("UPDATE audit SET actor = ? WHERE seq = ?", (actor, seq))
     assert run_keel(["audit", "verify"], env).returncode == 0
+
+
+def test_cli_init_creates_a_private_signing_key(tmp_path, run_keel):
+    home = tmp_path / "fresh"
+    proc = run_keel(["init"], {"KEEL_HOME": str(home)})
+    assert proc.returncode == 0, proc.stderr
+    key = home / "keys" / "signing.key"
+    assert key.is_file() and (key.stat().st_mode & 0o777) == 0o600
+    trusted = list((home / "keys" / "trusted").glob("*.pub"))
+    assert len(trusted) == 1 and trusted[0].stem in proc.stdout
+    before = key.read_bytes()
+    again = run_keel(["init"], {"KEEL_HOME": str(home)})  # idempotent: the key is kept
+    assert again.returncode == 0 and key.read_bytes() == before
+    assert run_keel(["models", "list", "--json"], {"KEEL_HOME": str(home)}).stdout.strip() == "[]"
+
+
+def test_cli_reading_commands_need_a_workspace(tmp_path, run_keel):
+    proc = run_keel(["models", "show", "iris:1"], {"KEEL_HOME": str(tmp_path / "none")})
+    assert proc.returncode == 2 and "KEEL_HOME" in proc.stderr and "Traceback" not in proc.stderr
