@@ -191,7 +191,7 @@ def test_timed_out_request_is_removed_from_the_queue_and_not_run() -> None:
         with pytest.raises(RequestTimeout, match="not run"):
             await batcher.submit(np.full((1, 1), 7.0))
         assert batcher.queue_depth == 0
-        assert batcher.stats.timed_out == 1
+        assert batcher.stats.timed_out == 2  # the running first request expired too
         model.gate.set()
         with pytest.raises(RequestTimeout, match="while running"):
             await first
@@ -200,6 +200,29 @@ def test_timed_out_request_is_removed_from_the_queue_and_not_run() -> None:
 
     run(main)
     assert model.sizes == [1, 1]  # the first and the last request; the timed-out one never ran
+
+
+def test_cancelled_caller_frees_its_queued_rows() -> None:
+    model = Recorder()
+    model.gate.clear()
+
+    async def main() -> None:
+        batcher = await started(model, max_batch_size=1, max_delay_ms=1, max_queue=2)
+        running = asyncio.ensure_future(batcher.submit(np.ones((1, 1))))
+        await wait_until_running(model)
+        gone = asyncio.ensure_future(batcher.submit(np.full((2, 1), 5.0)))
+        await asyncio.sleep(0)
+        assert batcher.queue_depth == 2
+        gone.cancel()
+        await asyncio.gather(gone, return_exceptions=True)
+        assert batcher.queue_depth == 0
+        model.gate.set()
+        await running
+        np.testing.assert_array_equal(await batcher.submit(np.ones((2, 1))), [[2.0], [2.0]])
+        await batcher.stop()
+
+    run(main)
+    assert model.sizes == [1, 2]  # the cancelled request never ran
 
 
 def test_model_exception_fails_only_its_batch() -> None:
@@ -255,7 +278,8 @@ def test_swap_under_load_fails_nothing_and_later_requests_use_the_new_model() ->
             return seen
 
         clients = asyncio.gather(*(client(i) for i in range(16)))
-        await asyncio.sleep(0.03)
+        while not old.sizes:  # a batch is running on the old model
+            await asyncio.sleep(0.001)
         await batcher.swap(new)
         after = await batcher.submit(np.ones((1, 1)))
         factors = await clients

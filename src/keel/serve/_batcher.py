@@ -28,7 +28,6 @@ __all__ = [
     "BatchSettings",
     "BatchStats",
     "Batcher",
-    "Infer",
     "NotReady",
     "Overloaded",
     "RequestTimeout",
@@ -306,6 +305,7 @@ class Batcher:
                     return
                 await self._run(self._take(), loop)
         finally:
+            self._state = "stopped"  # also when the loop ends unexpectedly: answer NotReady
             for request in list(self._queue):
                 self._discard(request)
                 if not request.future.done():

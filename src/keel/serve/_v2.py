@@ -88,7 +88,7 @@ def dtype_of(datatype: str) -> np.dtype[Any]:
         return DATATYPES[datatype]
     except KeyError:
         raise ProtocolError(
-            f"unknown datatype {datatype!r}; use one of {', '.join(DATATYPES)}"
+            f"unknown datatype {_brief(datatype)}; use one of {', '.join(DATATYPES)}"
         ) from None
 
 
@@ -104,6 +104,16 @@ def datatype_of(dtype: np.dtype[Any]) -> str:
 
 
 # ----------------------------------------------------------------------------------- requests
+
+
+def _brief(value: Any, limit: int = 40) -> str:
+    """A short one-line description of a client's value for an error message."""
+    flat = isinstance(value, list) and not any(isinstance(v, list | dict) for v in value)
+    if isinstance(value, list | dict) and not (flat and len(value) <= 8):
+        kind = "array" if isinstance(value, list) else "object"
+        return f"a JSON {kind} of {len(value)} items"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse_request(body: bytes, *, header_length: int | None) -> InferRequest:
@@ -139,15 +149,26 @@ def parse_request(body: bytes, *, header_length: int | None) -> InferRequest:
     if not isinstance(raw, list) or not raw:
         raise ProtocolError("request field 'inputs' must be a non-empty list of tensors")
     inputs: list[InferInput] = []
-    offset = 0
+    names: set[str] = set()
+    offset, last_binary = 0, None
     for index, item in enumerate(raw):
-        tensor, offset = _input(item, index, tail, offset)
-        if any(seen.name == tensor.name for seen in inputs):
-            raise ProtocolError(f"input {tensor.name!r} appears twice; send each input once")
+        tensor, end = _input(item, index, tail, offset)
+        if tensor.name in names:
+            raise ProtocolError(f"input {_brief(tensor.name)} appears twice; send each input once")
         inputs.append(tensor)
+        names.add(tensor.name)
+        if _parameters(item, "input").get("binary_data_size") is not None:
+            last_binary = tensor.name
+        offset = end
     if tail is not None and offset != len(tail):
+        extra = len(tail) - offset
+        if last_binary is None:
+            raise ProtocolError(
+                f"{extra} bytes follow the JSON header but no input has a binary_data_size; "
+                "check Inference-Header-Content-Length"
+            )
         raise ProtocolError(
-            f"{len(tail) - offset} bytes follow the binary data of the inputs; "
+            f"input {_brief(last_binary)}: {extra} bytes follow its binary data; "
             "check each input's binary_data_size"
         )
     return InferRequest(request_id, inputs, outputs, parameters)
@@ -190,11 +211,15 @@ def _outputs(raw: Any) -> list[dict[str, Any]] | None:
             raise ProtocolError(f"requested output #{index} must be an object with a 'name' string")
         name = spec["name"]
         if name in names:
-            raise ProtocolError(f"output {name!r} is requested twice; request each output once")
+            raise ProtocolError(
+                f"output {_brief(name)} is requested twice; request each output once"
+            )
         names.add(name)
-        flag = _parameters(spec, f"output {name!r}").get("binary_data", False)
+        flag = _parameters(spec, f"output {_brief(name)}").get("binary_data", False)
         if not isinstance(flag, bool):
-            raise ProtocolError(f"output {name!r}: parameter 'binary_data' must be true or false")
+            raise ProtocolError(
+                f"output {_brief(name)}: parameter 'binary_data' must be true or false"
+            )
     return raw
 
 
@@ -204,7 +229,7 @@ def _input(item: Any, index: int, tail: memoryview | None, offset: int) -> tuple
     name = item.get("name")
     if not isinstance(name, str):
         raise ProtocolError(f"input #{index}: field 'name' must be a string")
-    where = f"input {name!r}"
+    where = f"input {_brief(name)}"
     for key in ("shape", "datatype"):
         if key not in item:
             raise ProtocolError(f"{where}: missing field {key!r}")
@@ -212,13 +237,13 @@ def _input(item: Any, index: int, tail: memoryview | None, offset: int) -> tuple
     if not isinstance(shape, list) or any(
         isinstance(d, bool) or not isinstance(d, int) for d in shape
     ):
-        raise ProtocolError(f"{where}: shape must be a list of integers, got {shape!r}")
+        raise ProtocolError(f"{where}: shape must be a list of integers, got {_brief(shape)}")
     if any(d < 0 for d in shape):
         raise ProtocolError(f"{where}: shape {shape} has a negative dimension; send actual sizes")
     datatype = item["datatype"]
     if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise ProtocolError(
-            f"{where}: unknown datatype {datatype!r}; use one of {', '.join(DATATYPES)}"
+            f"{where}: unknown datatype {_brief(datatype)}; use one of {', '.join(DATATYPES)}"
         )
     if math.prod(d for d in shape if d) > _MAX_ELEMENTS:
         raise ProtocolError(f"{where}: shape {shape!r:.80} is too large")
@@ -284,7 +309,7 @@ def _from_json(flat: list[Any], datatype: str, shape: list[int], where: str) -> 
         allowed = (int,)
     bad = next((i for i, v in enumerate(flat) if type(v) not in allowed), None)
     if bad is not None:
-        raise ProtocolError(f"{where}: value {flat[bad]!r:.40} is not a valid {datatype}")
+        raise ProtocolError(f"{where}: value {_brief(flat[bad])} is not a valid {datatype}")
     if datatype == "BYTES":
         out = np.empty(len(flat), dtype=object)
         try:
@@ -297,7 +322,7 @@ def _from_json(flat: list[Any], datatype: str, shape: list[int], where: str) -> 
         low, high = min(flat), max(flat)
         if low < info.min or high > info.max:
             value = low if low < info.min else high
-            raise ProtocolError(f"{where}: value {value!r:.40} is out of range for {datatype}")
+            raise ProtocolError(f"{where}: value {_brief(value)} is out of range for {datatype}")
     if dtype.kind == "f":
         try:
             wide = np.array(flat, dtype=np.float64)
@@ -375,7 +400,10 @@ def encode_response(
     blobs: list[bytes] = []
     for name, array in outputs:
         array = np.asarray(array)
-        datatype = datatype_of(array.dtype)
+        try:
+            datatype = datatype_of(array.dtype)
+        except KeelError as error:
+            raise KeelError(f"output {name!r}: {error}") from None
         entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
         if binary is True or (not isinstance(binary, bool) and name in binary):
             blob = _to_binary(array, datatype, name)
@@ -447,7 +475,7 @@ def _tensor_metadata(tensor: dict[str, Any]) -> dict[str, Any]:
         try:
             datatype = datatype_of(np.dtype(datatype))
         except TypeError:
-            raise KeelError(f"tensor {name!r}: unknown datatype {datatype!r}") from None
+            raise KeelError(f"tensor {name!r}: unknown datatype {_brief(datatype)}") from None
     shape = []
     for dim in tensor["shape"]:
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < -1):
