@@ -75,6 +75,7 @@ class RichProgress(NullProgress):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._bar.remove_task(self._batches)  # what stays on screen: the epoch bar and its metrics
         self._bar.stop()
 
     def epoch_start(self) -> None:
