@@ -334,3 +334,112 @@ def test_tampering_is_detected(store: Store, case: str) -> None:
     act(tamper_for(store))
     problems = store.verify_audit()
     assert any(expected in problem for problem in problems), problems
+
+
+# -- API keys ----------------------------------------------------------------------------------
+
+
+def make_key(store: Store, key_id: str, role: Any = "reader", name: str = "ci") -> Any:
+    return store.create_api_key(
+        key_id=key_id, key_hash=digest(key_id), role=role, name=name, actor="root"
+    )
+
+
+def test_api_keys_are_created_listed_and_revoked(store: Store) -> None:
+    made = make_key(store, "aaaaaaaaaaaa", "admin", "ops")
+    make_key(store, "bbbbbbbbbbbb")
+    assert (made.key_id, made.name, made.role, made.created_by) == (
+        "aaaaaaaaaaaa",
+        "ops",
+        "admin",
+        "root",
+    )
+    assert made.key_hash == digest("aaaaaaaaaaaa") and made.revoked_at is None
+    assert made.created_at.tzinfo == UTC
+    assert store.get_api_key("aaaaaaaaaaaa") == made
+    assert store.get_api_key("cccccccccccc") is None
+    assert [k.key_id for k in store.list_api_keys()] == ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]
+    revoked = store.revoke_api_key("aaaaaaaaaaaa", actor="carol")
+    assert revoked.revoked and revoked.revoked_by == "carol" and revoked.revoked_at.tzinfo == UTC
+    assert store.get_api_key("aaaaaaaaaaaa") == revoked
+    assert store.get_api_key("bbbbbbbbbbbb").revoked_at is None
+
+
+def test_api_key_mistakes_are_user_errors_and_change_nothing(store: Store) -> None:
+    make_key(store, "aaaaaaaaaaaa")
+    store.revoke_api_key("aaaaaaaaaaaa", actor="root")
+    before = store.audit_entries()
+    with pytest.raises(UserError, match="already revoked"):
+        store.revoke_api_key("aaaaaaaaaaaa", actor="root")
+    with pytest.raises(NotFoundError, match="'nope' does not exist"):
+        store.revoke_api_key("nope", actor="root")
+    with pytest.raises(UserError, match="id 'aaaaaaaaaaaa' is taken"):
+        make_key(store, "aaaaaaaaaaaa")
+    with pytest.raises(UserError, match="role 'root' is unknown: use one of reader, operator"):
+        make_key(store, "dddddddddddd", role="root")
+    with pytest.raises(UserError, match="hash"):
+        store.create_api_key(
+            key_id="eeeeeeeeeeee", key_hash="secret", role="reader", name="", actor="root"
+        )
+    with pytest.raises(UserError, match="written by the registry itself"):
+        store.append_audit(actor="eve", action="key.revoke", target="key:x", details={})
+    assert store.audit_entries() == before and len(store.list_api_keys()) == 1
+
+
+def test_api_key_changes_are_audited_without_the_hash(store: Store) -> None:
+    register(store, "digits")
+    make_key(store, "aaaaaaaaaaaa", "operator", "deploy")
+    store.revoke_api_key("aaaaaaaaaaaa", actor="carol")
+    entries = store.audit_entries()
+    assert [(e.seq, e.action, e.target, e.actor) for e in entries] == [
+        (1, "register", "digits:1", "alice"),
+        (2, "key.create", "key:aaaaaaaaaaaa", "root"),
+        (3, "key.revoke", "key:aaaaaaaaaaaa", "carol"),
+    ]
+    assert entries[1].details == {"name": "deploy", "role": "operator"}
+    assert all(digest("aaaaaaaaaaaa") not in canonical_json(e.details) for e in entries)
+    assert entries[2].at == store.get_api_key("aaaaaaaaaaaa").revoked_at
+    assert store.verify_audit() == []
+
+
+def tamper_key(store: Store, how: str) -> None:
+    key_id = "aaaaaaaaaaaa"
+    if isinstance(store, SqlStore):
+        sql = {
+            "unrevoke": "UPDATE api_keys SET revoked_at = NULL, revoked_by = NULL, "
+            "revoke_seq = NULL WHERE key_id = :k",
+            "promote": "UPDATE api_keys SET role = 'admin' WHERE key_id = :k",
+            "delete": "DELETE FROM api_keys WHERE key_id = :k",
+        }[how]
+        with store.engine.begin() as connection:
+            connection.execute(text(sql), {"k": key_id})
+        return
+    record, create_seq, _ = store._keys[key_id]
+    if how == "unrevoke":
+        store._keys[key_id] = (replace(record, revoked_at=None, revoked_by=None), create_seq, None)
+    elif how == "promote":
+        store._keys[key_id] = (replace(record, role="admin"), create_seq, store._keys[key_id][2])
+    else:
+        del store._keys[key_id]
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        (
+            "unrevoke",
+            "audit entry 3 records key.revoke key:aaaaaaaaaaaa, but no such key is revoked",
+        ),
+        ("promote", "API key aaaaaaaaaaaa differs from its audit entry 2 in role"),
+        ("delete", "audit entry 2 records key.create key:aaaaaaaaaaaa, but no such key is created"),
+    ],
+)
+def test_tampered_api_keys_are_detected(store: Store, how: str, expected: str) -> None:
+    register(store, "digits")
+    make_key(store, "aaaaaaaaaaaa")
+    store.revoke_api_key("aaaaaaaaaaaa", actor="root")
+    make_key(store, "bbbbbbbbbbbb")
+    assert store.verify_audit() == []
+    tamper_key(store, how)
+    problems = store.verify_audit()
+    assert any(expected in problem for problem in problems), problems

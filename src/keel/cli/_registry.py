@@ -1,4 +1,4 @@
-"""Registry commands: init, models list/show, verify, promote, rollback, history, audit."""
+"""Registry commands: init, models list/show, verify, promote, rollback, history, audit, keys."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from keel.cli._app import _guard, app, fail
 models_app = typer.Typer(help="List and inspect registered models.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
 app.add_typer(models_app, name="models", rich_help_panel="Registry")
+keys_app = typer.Typer(help="API keys for the server, with roles.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit", rich_help_panel="Registry")
+app.add_typer(keys_app, name="keys", rich_help_panel="Registry")
 out = Console(highlight=False)
 
 
@@ -270,3 +272,87 @@ def audit_list(
     for e in entries:
         table.add_row(str(e.seq), e.at.isoformat()[:19], e.actor, e.action, e.target, e.hash[:12])
     out.print(table)
+
+
+def _key_dict(record: Any) -> dict[str, Any]:
+    """What a key listing shows: never its hash."""
+    return {
+        "key_id": record.key_id,
+        "name": record.name,
+        "role": record.role,
+        "created_at": record.created_at.isoformat(),
+        "created_by": record.created_by,
+        "revoked_at": None if record.revoked_at is None else record.revoked_at.isoformat(),
+        "revoked_by": record.revoked_by,
+    }
+
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option(..., "--role", help="reader, operator or admin"),
+    name: str = typer.Option("", "--name", help="what the key is for"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Create an API key and print it ONCE: only its hash is stored."""
+    from keel.registry import new_api_key
+
+    def run() -> tuple[str, dict[str, Any]]:
+        key, key_id, key_hash = new_api_key(role)  # type: ignore[arg-type]
+        registry = _registry()
+        try:
+            record = registry.store.create_api_key(
+                key_id=key_id, key_hash=key_hash, role=role, name=name, actor=registry.actor
+            )
+            return key, _key_dict(record)
+        finally:
+            registry.close()
+
+    key, info = _guard(run)
+    if as_json:
+        _json({**info, "key": key})
+        return
+    out.print(f"API key {info['key_id']} ({info['role']}) created; it is shown only this once:")
+    print(key)
+
+
+@keys_app.command("list")
+def keys_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every API key: id, name, role, created, revoked (never the key or its hash)."""
+
+    def run() -> list[dict[str, Any]]:
+        registry = _registry()
+        try:
+            return [_key_dict(record) for record in registry.store.list_api_keys()]
+        finally:
+            registry.close()
+
+    rows = _guard(run)
+    if as_json:
+        _json(rows)
+        return
+    table = Table("id", "name", "role", "created", "by", "revoked")
+    for row in rows:
+        revoked = "—" if row["revoked_at"] is None else f"[red]{row['revoked_at'][:19]}[/]"
+        table.add_row(
+            row["key_id"], escape(row["name"]) or "—", row["role"], row["created_at"][:19],
+            escape(row["created_by"]), revoked,
+        )  # fmt: skip
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Revoke an API key: it is refused from then on (the audit trail records who and when)."""
+
+    def run() -> dict[str, Any]:
+        registry = _registry()
+        try:
+            return _key_dict(registry.store.revoke_api_key(key_id, actor=registry.actor))
+        finally:
+            registry.close()
+
+    info = _guard(run)
+    if as_json:
+        _json(info)
+    else:
+        out.print(f"API key {info['key_id']} ({info['role']}) revoked")

@@ -15,14 +15,18 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from keel._lazy import attach as _attach
 from keel.registry.config import GatesConfig
 from keel.registry.types import (
+    ROLES,
     AliasEvent,
+    ApiKeyRecord,
     AuditEntry,
     BlobBackend,
     MetadataStore,
+    Role,
     VersionRecord,
 )
 
 if _TYPE_CHECKING:
+    from keel.registry._apikeys import AuthError, check_api_key, hash_api_key, new_api_key
     from keel.registry._backends import FsspecBackend, LocalBackend, MemoryBackend, backend_for
     from keel.registry._content import ContentStore
     from keel.registry._encryption import Cipher, cipher_from_env, generate_key
@@ -37,8 +41,11 @@ if _TYPE_CHECKING:
     from keel.registry._sql import SqlStore
 
 __all__ = [
+    "ROLES",
     "AliasEvent",
+    "ApiKeyRecord",
     "AuditEntry",
+    "AuthError",
     "BlobBackend",
     "Cipher",
     "ContentStore",
@@ -57,19 +64,27 @@ __all__ = [
     "Ref",
     "Registry",
     "RegistrySettings",
+    "Role",
     "SqlStore",
     "VersionRecord",
     "backend_for",
+    "check_api_key",
     "cipher_from_env",
     "evaluate_gates",
     "figures_from_metrics",
     "generate_key",
+    "hash_api_key",
     "load",
+    "new_api_key",
     "open_registry",
     "parse_ref",
 ]
 
 _WHERE = {
+    "AuthError": "keel.registry._apikeys",
+    "check_api_key": "keel.registry._apikeys",
+    "hash_api_key": "keel.registry._apikeys",
+    "new_api_key": "keel.registry._apikeys",
     "FsspecBackend": "keel.registry._backends",
     "LocalBackend": "keel.registry._backends",
     "MemoryBackend": "keel.registry._backends",

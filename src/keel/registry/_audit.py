@@ -17,17 +17,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from keel.errors import UserError
-from keel.registry.types import AliasEvent, AuditEntry, VersionRecord
+from keel.registry.types import AliasEvent, ApiKeyRecord, AuditEntry, VersionRecord
 
 __all__ = [
     "ALIAS_ACTIONS",
     "GENESIS_HASH",
+    "KEY_ACTIONS",
+    "KEY_CREATE",
+    "KEY_REVOKE",
     "REGISTER",
     "alias_details",
     "alias_target",
     "canonical_json",
     "entry_hash",
     "iso_utc",
+    "key_details",
+    "key_target",
     "next_entry",
     "plain_json",
     "register_details",
@@ -38,6 +43,10 @@ __all__ = [
 GENESIS_HASH = "0" * 64  # the prev_hash of entry 1
 REGISTER = "register"
 ALIAS_ACTIONS = ("promote", "rollback")
+KEY_CREATE = "key.create"
+KEY_REVOKE = "key.revoke"
+KEY_ACTIONS = (KEY_CREATE, KEY_REVOKE)
+KEY_PREFIX = "key:"  # the target of the entries the store writes for its API keys
 _REORDER_WINDOW = 64  # how far away a moved entry is looked for before calling it edited
 
 
@@ -141,6 +150,44 @@ def alias_details(event: AliasEvent) -> dict[str, Any]:
     }
 
 
+def key_target(key_id: str) -> str:
+    return f"{KEY_PREFIX}{key_id}"
+
+
+def key_details(record: ApiKeyRecord) -> dict[str, Any]:
+    """What a ``key.create``/``key.revoke`` entry records of its key: never the hash."""
+    return {"name": record.name, "role": record.role}
+
+
+def _key_problems(
+    entries: list[AuditEntry],
+    keys: Iterable[tuple[ApiKeyRecord, int | None, int | None]],
+    by_seq: dict[int, AuditEntry],
+) -> list[str]:
+    problems: list[str] = []
+    linked: dict[str, set[int | None]] = {KEY_CREATE: set(), KEY_REVOKE: set()}
+    for record, create_seq, revoke_seq in keys:
+        target = key_target(record.key_id)
+        facts = key_details(record)
+        what = f"API key {record.key_id}"
+        linked[KEY_CREATE].add(create_seq)
+        problems += _link_problems(what, create_seq, KEY_CREATE, target, facts, by_seq)
+        if record.revoked_at is not None:
+            linked[KEY_REVOKE].add(revoke_seq)
+            problems += _link_problems(
+                f"the revocation of {what}", revoke_seq, KEY_REVOKE, target, facts, by_seq
+            )
+    for e in entries:
+        mine = e.action in KEY_ACTIONS and e.target.startswith(KEY_PREFIX)
+        if mine and e.seq not in linked[e.action]:
+            state = "created" if e.action == KEY_CREATE else "revoked"
+            problems.append(
+                f"audit entry {e.seq} records {e.action} {e.target}, but no such key is "
+                f"{state} in the registry"
+            )
+    return problems
+
+
 def _span(first: int, last: int) -> str:
     return f"entry {first} is" if first == last else f"entries {first}..{last} are"
 
@@ -231,13 +278,15 @@ def verify_audit(
     versions: Iterable[tuple[VersionRecord, int | None]] | None = None,
     events: Iterable[tuple[AliasEvent, int | None]] | None = None,
     aliases: Mapping[tuple[str, str], int] | None = None,
+    keys: Iterable[tuple[ApiKeyRecord, int | None, int | None]] | None = None,
     head: tuple[int, str] | None = None,
 ) -> list[str]:
     """Every problem found, one line each; an empty list means the trail is intact.
 
     ``entries`` in stored order (by seq). Optional cross-checks: ``versions`` and ``events`` as
     ``(record, audit_seq)`` pairs, the current ``aliases`` ``{(name, stage): version}`` (each must
-    be where its last move left it) and the store's ``head`` ``(last seq, last hash)``.
+    be where its last move left it), API ``keys`` as ``(record, create seq, revoke seq)`` and the
+    store's ``head`` ``(last seq, last hash)``.
     """
     entries = list(entries)
     problems = _chain_problems(entries)
@@ -279,4 +328,6 @@ def verify_audit(
                         f"alias {key[0]}@{key[1]} points at version {aliases.get(key)}, but its "
                         f"history left it at {last.get(key)}"
                     )
+    if keys is not None:
+        problems += _key_problems(entries, keys, by_seq)
     return problems

@@ -14,20 +14,24 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from keel.errors import NotFoundError
+from keel.errors import NotFoundError, UserError
 from keel.registry import _schema as checks
 from keel.registry._audit import (
     GENESIS_HASH,
+    KEY_CREATE,
+    KEY_REVOKE,
     REGISTER,
     alias_details,
     alias_target,
+    key_details,
+    key_target,
     next_entry,
     plain_json,
     register_details,
     verify_audit,
     version_target,
 )
-from keel.registry.types import AliasEvent, AuditEntry, VersionRecord
+from keel.registry.types import AliasEvent, ApiKeyRecord, AuditEntry, Role, VersionRecord
 
 __all__ = ["MemoryStore"]
 
@@ -44,6 +48,7 @@ class MemoryStore:
         self._events: list[tuple[AliasEvent, int]] = []  # with their audit seq
         self._entries: list[AuditEntry] = []
         self._head: tuple[int, str] = (0, GENESIS_HASH)
+        self._keys: dict[str, tuple[ApiKeyRecord, int, int | None]] = {}  # with audit seqs
 
     def __repr__(self) -> str:
         return "MemoryStore()"
@@ -185,6 +190,70 @@ class MemoryStore:
                 if event.name == name and (stage is None or event.stage == stage)
             ]
 
+    # -- API keys ------------------------------------------------------------------------------
+
+    def create_api_key(
+        self, *, key_id: str, key_hash: str, role: Role, name: str, actor: str
+    ) -> ApiKeyRecord:
+        checks.check_text(key_id, "API key id", limit=64)
+        checks.check_key_hash(key_hash)
+        checks.check_role(role)
+        checks.check_text(name, "API key name", empty=True)
+        checks.check_text(actor, "actor")
+        with self._lock:
+            if key_id in self._keys:
+                raise UserError(f"API key id {key_id!r} is taken: create the key again")
+            at = self._now()
+            record = ApiKeyRecord(key_id, name, role, key_hash, at, actor)
+            entry = next_entry(
+                *self._head,
+                at=at,
+                actor=actor,
+                action=KEY_CREATE,
+                target=key_target(key_id),
+                details=key_details(record),
+            )
+            self._keys[key_id] = (record, entry.seq, None)
+            self._append(entry)
+            return record
+
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        with self._lock:
+            found = self._keys.get(key_id)
+            return None if found is None else found[0]
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        with self._lock:
+            return [record for record, _, _ in self._keys.values()]
+
+    def revoke_api_key(self, key_id: str, *, actor: str) -> ApiKeyRecord:
+        checks.check_text(actor, "actor")
+        with self._lock:
+            found = self._keys.get(key_id)
+            if found is None:
+                raise NotFoundError(
+                    f"API key {key_id!r} does not exist: `keel keys list` shows the keys"
+                )
+            record, create_seq, _ = found
+            if record.revoked_at is not None:
+                raise UserError(
+                    f"API key {key_id!r} was already revoked at {record.revoked_at.isoformat()} "
+                    f"by {record.revoked_by}: nothing to do"
+                )
+            at = self._now()
+            revoked = replace(record, revoked_at=at, revoked_by=actor)
+            entry = next_entry(
+                *self._head,
+                at=at,
+                actor=actor,
+                action=KEY_REVOKE,
+                target=key_target(key_id),
+                details=key_details(revoked),
+            )
+            self._keys[key_id] = (revoked, create_seq, entry.seq)
+            self._append(entry)
+            return revoked
+
     # -- audit ---------------------------------------------------------------------------------
 
     def append_audit(
@@ -193,6 +262,7 @@ class MemoryStore:
         checks.check_text(actor, "actor")
         checks.check_free_action(action)
         checks.check_text(target, "audit target", empty=True, limit=None)
+        checks.check_free_target(action, target)
         with self._lock:
             entry = next_entry(
                 *self._head,
@@ -222,6 +292,7 @@ class MemoryStore:
                 versions=versions,
                 events=list(self._events),
                 aliases=dict(self._aliases),
+                keys=list(self._keys.values()),
                 head=self._head,
             )
 

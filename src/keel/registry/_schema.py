@@ -9,6 +9,7 @@ only by the Alembic migrations in ``keel/registry/migrations`` (a test checks th
     alias_events  every move of an alias: the promotion/rollback history
     audit         the hash-chained trail (seq 1, 2, 3...)
     audit_head    one row: the last seq and hash (locked by every writer; shows a lost tail)
+    api_keys      API keys with their role: the sha256 of each key, never the key (revision 0002)
 """
 
 from __future__ import annotations
@@ -38,22 +39,33 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 from keel.errors import UserError
-from keel.registry._audit import ALIAS_ACTIONS, REGISTER, canonical_json
-from keel.registry.types import AliasEvent, AuditEntry, VersionRecord
+from keel.registry._audit import (
+    ALIAS_ACTIONS,
+    KEY_ACTIONS,
+    KEY_PREFIX,
+    REGISTER,
+    canonical_json,
+)
+from keel.registry.types import ROLES, AliasEvent, ApiKeyRecord, AuditEntry, Role, VersionRecord
 
 __all__ = [
     "NAME_LENGTH",
     "VERSION_TABLE",
     "alias_events",
     "aliases",
+    "api_keys",
     "audit",
     "audit_head",
     "check_alias_action",
     "check_digest",
     "check_free_action",
+    "check_free_target",
+    "check_key_hash",
+    "check_role",
     "check_text",
     "entry_from_row",
     "event_from_row",
+    "key_from_row",
     "metadata",
     "models",
     "version_from_row",
@@ -176,6 +188,21 @@ audit_head = Table(
     CheckConstraint("id = 1", name="ck_audit_head_single_row"),
 )
 
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(NAME_LENGTH), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Column("revoked_by", String(NAME_LENGTH), nullable=True),
+    Column("create_seq", Integer, nullable=False),
+    Column("revoke_seq", Integer, nullable=True),
+)
+
 
 def check_text(
     value: str, what: str, *, empty: bool = False, limit: int | None = NAME_LENGTH
@@ -212,6 +239,29 @@ def check_free_action(action: str) -> str:
             "move_alias, or name another action (e.g. key.create)"
         )
     return action
+
+
+def check_free_target(action: str, target: str) -> str:
+    """``target`` unless it names an API key under a key action (those entries must point at an
+    ``api_keys`` row, so only ``create_api_key``/``revoke_api_key`` write them)."""
+    if action in KEY_ACTIONS and target.startswith(KEY_PREFIX):
+        raise UserError(
+            f"audit entry {action} {target!r} is written by the registry itself: use "
+            "create_api_key or revoke_api_key"
+        )
+    return target
+
+
+def check_role(role: str) -> Role:
+    if role not in ROLES:
+        raise UserError(f"API key role {role!r} is unknown: use one of {', '.join(ROLES)}")
+    return role  # type: ignore[return-value]
+
+
+def check_key_hash(value: str) -> str:
+    if not isinstance(value, str) or not _DIGEST.fullmatch(value):
+        raise UserError("API key hash is not a lowercase sha256 hex string: store the key's hash")
+    return value
 
 
 def version_from_row(row: Row[Any]) -> VersionRecord:
@@ -253,4 +303,17 @@ def entry_from_row(row: Row[Any]) -> AuditEntry:
         details=row.details,
         prev_hash=row.prev_hash,
         hash=row.hash,
+    )
+
+
+def key_from_row(row: Row[Any]) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        key_id=row.key_id,
+        name=row.name,
+        role=row.role,
+        key_hash=row.key_hash,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        revoked_at=row.revoked_at,
+        revoked_by=row.revoked_by,
     )

@@ -29,16 +29,20 @@ from keel.errors import KeelError, NotFoundError, UserError
 from keel.registry import _schema as t
 from keel.registry import migrations
 from keel.registry._audit import (
+    KEY_CREATE,
+    KEY_REVOKE,
     REGISTER,
     alias_details,
     alias_target,
+    key_details,
+    key_target,
     next_entry,
     plain_json,
     register_details,
     verify_audit,
     version_target,
 )
-from keel.registry.types import AliasEvent, AuditEntry, VersionRecord
+from keel.registry.types import AliasEvent, ApiKeyRecord, AuditEntry, Role, VersionRecord
 
 __all__ = ["SqlStore", "parse_url"]
 
@@ -393,6 +397,82 @@ class SqlStore:
         rows = self._read(lambda c: c.execute(query.order_by(t.alias_events.c.id)).all())
         return [t.event_from_row(row) for row in rows]
 
+    # -- API keys ------------------------------------------------------------------------------
+
+    def create_api_key(
+        self, *, key_id: str, key_hash: str, role: Role, name: str, actor: str
+    ) -> ApiKeyRecord:
+        t.check_text(key_id, "API key id", limit=64)
+        t.check_key_hash(key_hash)
+        t.check_role(role)
+        t.check_text(name, "API key name", empty=True)
+        t.check_text(actor, "actor")
+
+        def work(connection: Connection) -> ApiKeyRecord:
+            head = self._lock_head(connection)
+            taken = select(t.api_keys.c.key_id).where(t.api_keys.c.key_id == key_id)
+            if connection.execute(taken).first() is not None:
+                raise UserError(f"API key id {key_id!r} is taken: create the key again")
+            at = self._now()
+            record = ApiKeyRecord(key_id, name, role, key_hash, at, actor)
+            entry = next_entry(
+                *head,
+                at=at,
+                actor=actor,
+                action=KEY_CREATE,
+                target=key_target(key_id),
+                details=key_details(record),
+            )
+            row = {**asdict(record), "create_seq": entry.seq, "revoke_seq": None}
+            connection.execute(t.api_keys.insert().values(**row))
+            self._write_entry(connection, entry)
+            return record
+
+        return self._write(work)
+
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        query = select(t.api_keys).where(t.api_keys.c.key_id == key_id)
+        row = self._read(lambda c: c.execute(query).first())
+        return None if row is None else t.key_from_row(row)
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        query = select(t.api_keys).order_by(t.api_keys.c.create_seq)
+        return [t.key_from_row(row) for row in self._read(lambda c: c.execute(query).all())]
+
+    def revoke_api_key(self, key_id: str, *, actor: str) -> ApiKeyRecord:
+        t.check_text(actor, "actor")
+
+        def work(connection: Connection) -> ApiKeyRecord:
+            head = self._lock_head(connection)
+            query = select(t.api_keys).where(t.api_keys.c.key_id == key_id)
+            row = connection.execute(query).first()
+            if row is None:
+                raise NotFoundError(
+                    f"API key {key_id!r} does not exist: `keel keys list` shows the keys"
+                )
+            record = t.key_from_row(row)
+            if record.revoked_at is not None:
+                raise UserError(
+                    f"API key {key_id!r} was already revoked at {record.revoked_at.isoformat()} "
+                    f"by {record.revoked_by}: nothing to do"
+                )
+            at = self._now()
+            revoked = ApiKeyRecord(**{**asdict(record), "revoked_at": at, "revoked_by": actor})
+            entry = next_entry(
+                *head,
+                at=at,
+                actor=actor,
+                action=KEY_REVOKE,
+                target=key_target(key_id),
+                details=key_details(revoked),
+            )
+            change = update(t.api_keys).where(t.api_keys.c.key_id == key_id)
+            connection.execute(change.values(revoked_at=at, revoked_by=actor, revoke_seq=entry.seq))
+            self._write_entry(connection, entry)
+            return revoked
+
+        return self._write(work)
+
     # -- audit ---------------------------------------------------------------------------------
 
     def append_audit(
@@ -401,6 +481,7 @@ class SqlStore:
         t.check_text(actor, "actor")
         t.check_free_action(action)
         t.check_text(target, "audit target", empty=True, limit=None)
+        t.check_free_target(action, target)
 
         def work(connection: Connection) -> AuditEntry:
             entry = next_entry(
@@ -432,6 +513,8 @@ class SqlStore:
             events = [(t.event_from_row(row), row.audit_seq) for row in rows]
             rows = connection.execute(select(t.aliases)).all()
             aliases = {(row.name, row.stage): row.version for row in rows}
+            rows = connection.execute(select(t.api_keys).order_by(t.api_keys.c.create_seq)).all()
+            keys = [(t.key_from_row(row), row.create_seq, row.revoke_seq) for row in rows]
             head = connection.execute(select(t.audit_head.c.seq, t.audit_head.c.hash)).first()
             problems = [] if head is not None else ["the audit head row is missing"]
             return problems + verify_audit(
@@ -439,6 +522,7 @@ class SqlStore:
                 versions=versions,
                 events=events,
                 aliases=aliases,
+                keys=keys,
                 head=None if head is None else (head.seq, head.hash),
             )
 

@@ -14,7 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Literal, Protocol, runtime_checkable
+
+Role = Literal["reader", "operator", "admin"]
+ROLES: tuple[Role, ...] = (
+    "reader",
+    "operator",
+    "admin",
+)  # each role may do what those before it may
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,24 @@ class AuditEntry:
     details: dict[str, Any]
     prev_hash: str  # hash of entry seq-1 ("0" * 64 for the first)
     hash: str  # sha256 over (seq, at, actor, action, target, details, prev_hash) canonical JSON
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """One API key as the metadata store keeps it: only the sha256 of the key, never the key."""
+
+    key_id: str  # the public part of the key (``keel_<key_id>_<secret>``)
+    name: str
+    role: Role
+    key_hash: str  # sha256 hex of the full key
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
 
 
 @runtime_checkable
@@ -133,7 +158,25 @@ class MetadataStore(Protocol):
 
     def verify_audit(self) -> list[str]:
         """Problems found in the audit trail (empty when intact): edited, deleted or reordered
-        entries, and version rows or alias events whose audit entry is missing."""
+        entries, and version rows, alias events or API keys whose audit entry is missing."""
+        ...
+
+    def create_api_key(
+        self, *, key_id: str, key_hash: str, role: Role, name: str, actor: str
+    ) -> ApiKeyRecord:
+        """Insert a key (its hash only) and an audit entry ``key.create``, atomically; a
+        UserError if ``key_id`` is taken or ``role`` is unknown."""
+        ...
+
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None: ...
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Oldest first."""
+        ...
+
+    def revoke_api_key(self, key_id: str, *, actor: str) -> ApiKeyRecord:
+        """Mark a key revoked and append an audit entry ``key.revoke``, atomically;
+        NotFoundError if unknown, UserError if already revoked."""
         ...
 
     def close(self) -> None: ...
