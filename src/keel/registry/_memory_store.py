@@ -80,11 +80,7 @@ class MemoryStore:
         gates_passed: bool,
         metrics: dict[str, Any],
     ) -> VersionRecord:
-        checks.check_text(name, "model name")
-        checks.check_digest(manifest_digest)
-        checks.check_text(signature, "signature", limit=None)
-        checks.check_text(key_id, "key id")
-        checks.check_text(created_by, "created_by")
+        checks.check_version_args(name, manifest_digest, signature, key_id, created_by)
         plain = plain_json(dict(metrics), f"metrics of {name}")
         with self._lock:
             at = self._now()
@@ -146,10 +142,7 @@ class MemoryStore:
         reason: str,
         forced: bool,
     ) -> AliasEvent:
-        checks.check_text(stage, "stage")
-        checks.check_alias_action(action)
-        checks.check_text(actor, "actor")
-        checks.check_text(reason, "reason", empty=True, limit=None)
+        checks.check_alias_args(stage, action, actor, reason)
         with self._lock:
             if not any(r.version == version for r in self._versions.get(name, ())):
                 raise NotFoundError(
@@ -195,11 +188,7 @@ class MemoryStore:
     def create_api_key(
         self, *, key_id: str, key_hash: str, role: Role, name: str, actor: str
     ) -> ApiKeyRecord:
-        checks.check_text(key_id, "API key id", limit=64)
-        checks.check_key_hash(key_hash)
-        checks.check_role(role)
-        checks.check_text(name, "API key name", empty=True)
-        checks.check_text(actor, "actor")
+        checks.check_api_key_args(key_id, key_hash, role, name, actor)
         with self._lock:
             if key_id in self._keys:
                 raise UserError(f"API key id {key_id!r} is taken: create the key again")
@@ -259,10 +248,7 @@ class MemoryStore:
     def append_audit(
         self, *, actor: str, action: str, target: str, details: dict[str, Any]
     ) -> AuditEntry:
-        checks.check_text(actor, "actor")
-        checks.check_free_action(action)
-        checks.check_text(target, "audit target", empty=True, limit=None)
-        checks.check_free_target(action, target)
+        checks.check_audit_args(actor, action, target)
         with self._lock:
             entry = next_entry(
                 *self._head,

@@ -317,3 +317,38 @@ def key_from_row(row: Row[Any]) -> ApiKeyRecord:
         revoked_at=row.revoked_at,
         revoked_by=row.revoked_by,
     )
+
+
+# -- the arguments of each store method, checked once for every implementation -------------------
+
+
+def check_version_args(
+    name: str, manifest_digest: str, signature: str, key_id: str, created_by: str
+) -> None:
+    check_text(name, "model name")
+    check_digest(manifest_digest)
+    check_text(signature, "signature", limit=None)
+    check_text(key_id, "key id")
+    check_text(created_by, "created_by")
+
+
+def check_alias_args(stage: str, action: str, actor: str, reason: str) -> None:
+    check_text(stage, "stage")
+    check_alias_action(action)
+    check_text(actor, "actor")
+    check_text(reason, "reason", empty=True, limit=None)
+
+
+def check_api_key_args(key_id: str, key_hash: str, role: str, name: str, actor: str) -> None:
+    check_text(key_id, "API key id", limit=64)
+    check_key_hash(key_hash)
+    check_role(role)
+    check_text(name, "API key name", empty=True)
+    check_text(actor, "actor")
+
+
+def check_audit_args(actor: str, action: str, target: str) -> None:
+    check_text(actor, "actor")
+    check_free_action(action)
+    check_text(target, "audit target", empty=True, limit=None)
+    check_free_target(action, target)

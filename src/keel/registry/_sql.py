@@ -267,11 +267,7 @@ class SqlStore:
         gates_passed: bool,
         metrics: dict[str, Any],
     ) -> VersionRecord:
-        t.check_text(name, "model name")
-        t.check_digest(manifest_digest)
-        t.check_text(signature, "signature", limit=None)
-        t.check_text(key_id, "key id")
-        t.check_text(created_by, "created_by")
+        t.check_version_args(name, manifest_digest, signature, key_id, created_by)
         plain = plain_json(dict(metrics), f"metrics of {name}")
 
         def work(connection: Connection) -> VersionRecord:
@@ -344,10 +340,7 @@ class SqlStore:
         reason: str,
         forced: bool,
     ) -> AliasEvent:
-        t.check_text(stage, "stage")
-        t.check_alias_action(action)
-        t.check_text(actor, "actor")
-        t.check_text(reason, "reason", empty=True, limit=None)
+        t.check_alias_args(stage, action, actor, reason)
 
         def work(connection: Connection) -> AliasEvent:
             at = self._now()
@@ -402,11 +395,7 @@ class SqlStore:
     def create_api_key(
         self, *, key_id: str, key_hash: str, role: Role, name: str, actor: str
     ) -> ApiKeyRecord:
-        t.check_text(key_id, "API key id", limit=64)
-        t.check_key_hash(key_hash)
-        t.check_role(role)
-        t.check_text(name, "API key name", empty=True)
-        t.check_text(actor, "actor")
+        t.check_api_key_args(key_id, key_hash, role, name, actor)
 
         def work(connection: Connection) -> ApiKeyRecord:
             head = self._lock_head(connection)
@@ -478,10 +467,7 @@ class SqlStore:
     def append_audit(
         self, *, actor: str, action: str, target: str, details: dict[str, Any]
     ) -> AuditEntry:
-        t.check_text(actor, "actor")
-        t.check_free_action(action)
-        t.check_text(target, "audit target", empty=True, limit=None)
-        t.check_free_target(action, target)
+        t.check_audit_args(actor, action, target)
 
         def work(connection: Connection) -> AuditEntry:
             entry = next_entry(
