@@ -36,11 +36,8 @@ def init() -> None:
     """Create the .keel/ workspace here (or at KEEL_HOME) with a fresh Ed25519 signing key."""
 
     def run() -> dict[str, str]:
-        registry = _registry(create=True)
-        try:
+        with _registry(create=True) as registry:
             return {"keys": str(registry.keys.dir), "key_id": registry.keys.key_id()}
-        finally:
-            registry.close()
 
     info = _guard(run)
     out.print(f"workspace ready; signing key {info['key_id']} in {escape(info['keys'])}")
@@ -51,8 +48,7 @@ def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Every model with its latest version and stage aliases."""
 
     def run() -> list[dict[str, Any]]:
-        registry = _registry()
-        try:
+        with _registry() as registry:
             rows = []
             for name in registry.models():
                 latest = registry.resolve(name)
@@ -66,8 +62,6 @@ def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
                     }
                 )
             return rows
-        finally:
-            registry.close()
 
     rows = _guard(run)
     if as_json:
@@ -86,11 +80,8 @@ def models_show(ref: str, as_json: bool = typer.Option(False, "--json")) -> None
     """One version: files, metrics, gates, lineage (signature and hashes checked)."""
 
     def run() -> dict[str, Any]:
-        registry = _registry()
-        try:
+        with _registry() as registry:
             return registry.get(ref).to_dict()
-        finally:
-            registry.close()
 
     info = _guard(run)
     if as_json:
@@ -115,12 +106,9 @@ def verify(ref: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Check a version's signature and every file's sha256. Exit 3 on any mismatch."""
 
     def run() -> dict[str, Any]:
-        registry = _registry()
-        try:
+        with _registry() as registry:
             version = registry.verify(ref)
             return {"ref": version.ref, "verified": True, "files": len(version.manifest.files)}
-        finally:
-            registry.close()
 
     info = _guard(run)
     if as_json:
@@ -140,11 +128,8 @@ def promote(
     """Point a stage at a version whose signature verifies and whose gates passed."""
 
     def run() -> Any:
-        registry = _registry()
-        try:
+        with _registry() as registry:
             return registry.promote(ref, to, reason=reason, force=force)
-        finally:
-            registry.close()
 
     event = _guard(run)
     _print_event(event, as_json)
@@ -160,11 +145,8 @@ def rollback(
     """Move a stage back to the version it held before, along its history."""
 
     def run() -> Any:
-        registry = _registry()
-        try:
+        with _registry() as registry:
             return registry.rollback(name, stage, reason=reason)
-        finally:
-            registry.close()
 
     _print_event(_guard(run), as_json)
 
@@ -201,11 +183,8 @@ def history(
     """Every promotion and rollback of a model: who, when, from which version, why."""
 
     def run() -> list[Any]:
-        registry = _registry()
-        try:
+        with _registry() as registry:
             return registry.history(name, stage)
-        finally:
-            registry.close()
 
     events = _guard(run)
     if as_json:
@@ -227,11 +206,8 @@ def audit_verify(as_json: bool = typer.Option(False, "--json")) -> None:
     from keel.errors import IntegrityError
 
     def run() -> tuple[int, list[str]]:
-        registry = _registry()
-        try:
+        with _registry() as registry:
             return len(registry.store.audit_entries()), registry.audit_problems()
-        finally:
-            registry.close()
 
     count, problems = _guard(run)
     if as_json:
@@ -250,11 +226,8 @@ def audit_list(
     """The latest audit entries."""
 
     def run() -> list[Any]:
-        registry = _registry()
-        try:
+        with _registry() as registry:
             return registry.store.audit_entries()[-limit:]
-        finally:
-            registry.close()
 
     entries = _guard(run)
     if as_json:
@@ -298,14 +271,11 @@ def keys_create(
 
     def run() -> tuple[str, dict[str, Any]]:
         key, key_id, key_hash = new_api_key(role)  # type: ignore[arg-type]
-        registry = _registry()
-        try:
+        with _registry() as registry:
             record = registry.store.create_api_key(
                 key_id=key_id, key_hash=key_hash, role=role, name=name, actor=registry.actor
             )
             return key, _key_dict(record)
-        finally:
-            registry.close()
 
     key, info = _guard(run)
     if as_json:
@@ -320,11 +290,8 @@ def keys_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Every API key: id, name, role, created, revoked (never the key or its hash)."""
 
     def run() -> list[dict[str, Any]]:
-        registry = _registry()
-        try:
+        with _registry() as registry:
             return [_key_dict(record) for record in registry.store.list_api_keys()]
-        finally:
-            registry.close()
 
     rows = _guard(run)
     if as_json:
@@ -345,11 +312,8 @@ def keys_revoke(key_id: str, as_json: bool = typer.Option(False, "--json")) -> N
     """Revoke an API key: it is refused from then on (the audit trail records who and when)."""
 
     def run() -> dict[str, Any]:
-        registry = _registry()
-        try:
+        with _registry() as registry:
             return _key_dict(registry.store.revoke_api_key(key_id, actor=registry.actor))
-        finally:
-            registry.close()
 
     info = _guard(run)
     if as_json:

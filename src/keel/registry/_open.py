@@ -40,8 +40,5 @@ def load(ref: str, *, settings: RegistrySettings | None = None) -> Predictor:
     Every file's sha256 and the manifest's signature are checked against the trusted keys before
     any byte reaches torch; a mismatch raises :class:`~keel.errors.IntegrityError` naming the file.
     """
-    registry = open_registry(settings, create=False)
-    try:
+    with open_registry(settings, create=False) as registry:
         return registry.load(ref)
-    finally:
-        registry.close()

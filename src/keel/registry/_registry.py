@@ -277,6 +277,12 @@ class Registry:
     def close(self) -> None:
         self.store.close()
 
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 @contextmanager
 def _naming(record: VersionRecord) -> Iterator[None]:
