@@ -183,6 +183,8 @@ class Registry:
         name = parsed.name
         if parsed.stage is not None:
             version = self.store.get_alias(name, parsed.stage)
+            if version is None and self.store.latest_version(name) is None:
+                raise self._unknown(name)
             if version is None:
                 stages = sorted(self.store.list_aliases(name))
                 known = f"; stages: {', '.join(stages)}" if stages else ""
@@ -197,13 +199,14 @@ class Registry:
         if record is None:
             latest = self.store.latest_version(name)
             if latest is None:
-                models = self.store.list_models()
-                hint = (
-                    f"; models: {', '.join(models[:10])}" if models else "; the registry is empty"
-                )
-                raise NotFoundError(f"no model named {name!r}{hint}")
+                raise self._unknown(name)
             raise NotFoundError(f"{parsed} does not exist; the latest is {name}:{latest.version}")
         return record
+
+    def _unknown(self, name: str) -> NotFoundError:
+        models = self.store.list_models()
+        hint = f"; models: {', '.join(models[:10])}" if models else "; the registry is empty"
+        return NotFoundError(f"no model named {name!r}{hint}")
 
     def manifest(self, record: VersionRecord) -> Manifest:
         """The manifest of ``record``, after checking its signature and its hash."""

@@ -122,17 +122,39 @@ def _check_infer(infer: object) -> Infer:
     return infer
 
 
-def _run_batch(infer: Infer, xs: list[np.ndarray]) -> list[np.ndarray]:
-    """Concatenate, infer, split back by row counts (in the executor thread)."""
-    x = xs[0] if len(xs) == 1 else np.concatenate(xs)
+def _infer_rows(infer: Infer, x: np.ndarray) -> np.ndarray:
     y = np.asarray(infer(x))
     if y.ndim == 0 or y.shape[0] != x.shape[0]:
         raise KeelError(
             f"the model returned shape {y.shape} for a batch of {x.shape[0]} rows; "
             "infer must return one output row per input row"
         )
+    return y
+
+
+def _run_batch(infer: Infer, xs: list[np.ndarray]) -> list[np.ndarray | Exception]:
+    """Concatenate, infer, split back by row counts (in the executor thread).
+
+    When a batch of several requests fails, each request runs alone, so one bad request gets
+    its own error and the others still get answers.
+    """
+    if len(xs) == 1:
+        try:
+            return [_infer_rows(infer, xs[0])]
+        except Exception as err:
+            return [err]
+    try:
+        y = _infer_rows(infer, np.concatenate(xs))
+    except Exception:
+        alone: list[np.ndarray | Exception] = []
+        for x in xs:
+            try:
+                alone.append(_infer_rows(infer, x))
+            except Exception as err:
+                alone.append(err)
+        return alone
     bounds = np.cumsum([len(part) for part in xs[:-1]])
-    return np.split(y, bounds)
+    return list(np.split(y, bounds))
 
 
 class Batcher:
@@ -148,8 +170,10 @@ class Batcher:
         settings: BatchSettings | None = None,
         *,
         executor: concurrent.futures.Executor | None = None,
+        on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
         self._infer = _check_infer(infer)
+        self._on_batch = on_batch  # (rows, seconds) after every batch: the server's metrics
         self.settings = settings if settings is not None else BatchSettings()
         self._given_executor = executor
         self._executor: concurrent.futures.Executor | None = None
@@ -158,7 +182,7 @@ class Batcher:
         self._state = "new"
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
-        self._running: asyncio.Future[list[np.ndarray]] | None = None
+        self._running: asyncio.Future[list[np.ndarray | Exception]] | None = None
         self._counts: collections.Counter[str] = collections.Counter()
         self._busy_s = 0.0
         self._sizes: collections.Counter[int] = collections.Counter()
@@ -354,23 +378,27 @@ class Batcher:
         )
         try:
             outputs = await self._running
-        except Exception as err:
-            self._counts["failed_batches"] += 1
-            for request in batch:
-                if not request.future.done():
-                    request.future.set_exception(err)
         except BaseException:  # the serving task itself was cancelled: answer, then stop
             for request in batch:
                 if not request.future.done():
                     request.future.set_exception(NotReady("the model batcher stopped; retry"))
             raise
         else:
+            if any(isinstance(output, Exception) for output in outputs):
+                self._counts["failed_batches"] += 1
             for request, output in zip(batch, outputs, strict=True):
-                if not request.future.done():
+                if request.future.done():
+                    continue
+                if isinstance(output, Exception):
+                    request.future.set_exception(output)
+                else:
                     request.future.set_result(output)
         finally:
             self._running = None
-            self._busy_s += loop.time() - start
+            took = loop.time() - start
+            self._busy_s += took
             self._counts["batches"] += 1
             self._counts["rows"] += rows
             self._sizes[rows] += 1
+            if self._on_batch is not None:
+                self._on_batch(rows, took)

@@ -10,6 +10,7 @@ from keel.evaluate.config import EvaluateConfig
 from keel.models.config import MLPConfig, ModelConfig
 from keel.registry.config import GatesConfig
 from keel.report.config import ReportConfig
+from keel.serve.config import ServeConfig
 from keel.train.config import TrainConfig
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
@@ -27,3 +28,4 @@ class Spec(Config):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     gates: GatesConfig = Field(default_factory=GatesConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)

@@ -1,0 +1,131 @@
+"""`keel serve REF…`: verify each model, then serve it over HTTP (v2 and v1 routes)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from typing import Any
+
+import typer
+
+from keel.cli._app import _guard, app, err_console
+from keel.errors import UserError
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check(refs: list[str], overrides: dict[str, Any], auth: bool) -> tuple[list[str], str]:
+    """Verify every reference before binding; the lines to print and the predictions folder."""
+    from keel.registry import RegistrySettings, open_registry
+    from keel.serve._served import serve_settings
+    from keel.workspace import Workspace
+
+    settings = RegistrySettings.from_env()
+    lines = []
+    with open_registry(settings, create=False) as registry:
+        for ref in refs:
+            found = registry.verify(ref)  # IntegrityError (exit 3) names the file
+            serve_settings(found.manifest.spec, overrides)  # a bad [serve] value: exit 2
+            lines.append(f"{ref} → {found.record.name}:{found.record.version}")
+        live = [k for k in registry.store.list_api_keys() if not k.revoked]
+    if auth and not live:
+        err_console.print(
+            "[yellow]warning:[/] no API keys exist, so every request but health will get 401; "
+            "create one with `keel keys create --role reader`"
+        )
+    workspace = Workspace.find(home=settings.home, create=False)
+    return lines, str(workspace.root / "predictions")
+
+
+@app.command(rich_help_panel="Serve")
+def serve(
+    refs: list[str] = typer.Argument(..., help="models to serve: digits@production, digits:3"),
+    host: str = typer.Option("127.0.0.1", "--host", help="address to bind"),
+    port: int = typer.Option(8080, "--port", min=0, max=65535),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="server processes"),
+    server: str = typer.Option("uvicorn", "--server", help="uvicorn or granian"),
+    no_auth: bool = typer.Option(
+        False, "--no-auth", help="no API keys (only on a loopback address)"
+    ),
+    max_batch_size: int | None = typer.Option(None, help="[serve] max_batch_size"),
+    max_delay_ms: float | None = typer.Option(None, help="[serve] max_delay_ms"),
+    max_queue: int | None = typer.Option(None, help="[serve] max_queue (rows)"),
+    timeout_s: float | None = typer.Option(None, help="[serve] timeout_s"),
+    max_rows: int | None = typer.Option(None, help="[serve] max_rows per request"),
+    rate_limit: float | None = typer.Option(None, help="requests/s per key; 0 = unlimited"),
+    burst: int | None = typer.Option(None, help="token bucket size per key"),
+    max_body_bytes: int | None = typer.Option(None, help="larger request bodies get 413"),
+    log_sample: float | None = typer.Option(
+        None, help="fraction of requests written to the prediction log"
+    ),
+    log_format: str | None = typer.Option(None, help="prediction log format: parquet or jsonl"),
+    watch_s: float = typer.Option(
+        2.0, help="seconds between registry checks for promotions; 0 = never"
+    ),
+    access_log: bool = typer.Option(True, help="one JSON line per request on stderr"),
+) -> None:
+    """Serve verified models: Open Inference Protocol (v2), raw records (v1), /metrics, /docs."""
+    from keel.serve._app import CONFIG_ENV, configure_logging
+    from keel.serve._server import ServerOptions
+
+    def prepare() -> tuple[ServerOptions, list[str]]:
+        if server not in ("uvicorn", "granian"):
+            raise UserError(f"--server {server!r} is not known: use uvicorn or granian")
+        if no_auth and not _loopback(host):
+            raise UserError(
+                f"--no-auth refuses to bind {host}: without keys the server only listens on "
+                "loopback (127.0.0.1 or ::1); drop --no-auth and use `keel keys create`"
+            )
+        log: dict[str, Any] = {}
+        if log_sample is not None:
+            log["sample"] = log_sample
+        if log_format is not None:
+            log["format"] = log_format
+        overrides: dict[str, Any] = {
+            "max_batch_size": max_batch_size, "max_delay_ms": max_delay_ms,
+            "max_queue": max_queue, "timeout_s": timeout_s, "max_rows": max_rows,
+            "prediction_log": log or None,
+        }  # fmt: skip
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        lines, predictions = _check(refs, overrides, not no_auth)
+        options = ServerOptions(
+            refs=tuple(refs), overrides=overrides, auth=not no_auth, rate_limit=rate_limit,
+            burst=burst, max_body_bytes=max_body_bytes, watch_s=watch_s,
+            predictions_dir=predictions, access_log=access_log,
+        )  # fmt: skip
+        return options, lines
+
+    options, lines = _guard(prepare)
+    os.environ[CONFIG_ENV] = json.dumps(options.to_json())
+    configure_logging(access_log)
+    auth = "API keys" if options.auth else "[yellow]OFF (--no-auth, loopback only)[/]"
+    for line in lines:
+        err_console.print(f"verified {line}")
+    err_console.print(
+        f"serving on http://{host}:{port} ({server}, {workers} worker(s)); auth: {auth}; "
+        "docs at /docs"
+    )
+    if server == "granian":
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        Granian(
+            "keel.serve._app:app_from_env", address=host, port=port, interface=Interfaces.ASGI,
+            workers=workers, factory=True, log_access=False,
+        ).serve()  # fmt: skip
+        return
+    import uvicorn
+
+    uvicorn.run(
+        "keel.serve._app:app_from_env", factory=True, host=host, port=port, workers=workers,
+        log_level="warning", access_log=False, loop="uvloop", http="httptools",
+        timeout_graceful_shutdown=15,
+    )  # fmt: skip

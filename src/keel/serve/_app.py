@@ -1,0 +1,526 @@
+"""The HTTP app: Open Inference Protocol (v2) and raw-record (v1) routes over a :class:`Server`.
+
+Routes (health and the OpenAPI docs are open; everything else needs a key of the role shown)::
+
+    GET  /v2/health/live, /v2/health/ready                    open
+    GET  /v2, /v2/models/{m}[/versions/{v}][/ready]           reader
+    POST /v2/models/{m}[/versions/{v}]/infer                  reader
+    GET  /v1/models, /v1/models/{m}                           reader
+    POST /v1/models/{m}:predict                               reader
+    GET  /metrics                                             reader
+    POST /v1/models/{m}:reload, :promote, :rollback           operator
+    GET  /v1/keys, POST /v1/keys, DELETE /v1/keys/{id}        admin
+
+Every error is ``{"error": "<one line>"}`` with the status of its :mod:`keel.errors` class; a bad
+request is 400/401/403/404/413/422/429, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from keel.errors import KeelError, UserError, http_status
+from keel.serve import _openapi as doc
+from keel.serve._server import Server, ServerOptions
+from keel.serve._v2 import encode_response, model_metadata, parse_request, wants_binary
+
+__all__ = ["CONFIG_ENV", "app_from_env", "create_app"]
+
+CONFIG_ENV = "KEEL_SERVE_CONFIG"
+log = logging.getLogger("keel.serve")
+access = logging.getLogger("keel.serve.access")
+_JSON = "application/json"
+
+
+class BadRequest(UserError):
+    """Malformed HTTP input (invalid JSON, wrong shape of document)."""
+
+
+class TooLarge(UserError):
+    http_status = 413
+
+
+def _json(doc_: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = orjson.dumps(doc_, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(body, status_code=status, media_type=_JSON, headers=headers)
+
+
+def _error(message: str, status: int, retry_after: int | None = None) -> Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return _json({"error": message}, status, headers)
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"the request body is {declared} bytes; the limit is {limit}: send less")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the request body is over the limit of {limit} bytes: send less")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _document(body: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        raise BadRequest(f"the body is not valid JSON ({err}); send a JSON object") from None
+    if not isinstance(value, dict):
+        raise BadRequest(f"the body must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+class _Access:
+    """Pure ASGI middleware: request id, JSON access log line, request metrics."""
+
+    def __init__(self, app: Any, server: Server) -> None:
+        self.app = app
+        self.server = server
+        self.fastapi: FastAPI | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        given = dict(scope["headers"]).get(b"x-request-id", b"")[:64].decode("latin-1")
+        request_id = given if given.isprintable() and given else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+
+        async def tagged(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tagged)
+        finally:
+            took = time.perf_counter() - start
+            route = getattr(scope.get("route"), "path", "unmatched")
+            m = self.server.metrics
+            m.requests.labels(route, scope["method"], str(status)).inc()
+            m.latency.labels(route).observe(took)
+            if self.server.options.access_log and access.isEnabledFor(logging.INFO):
+                access.info(
+                    json.dumps(
+                        {
+                            "ts": round(time.time(), 3),
+                            "request_id": request_id,
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": status,
+                            "ms": round(took * 1000, 2),
+                            "client": (scope.get("client") or ("", 0))[0],
+                        }
+                    )
+                )
+
+
+def create_app(server: Server) -> FastAPI:
+    """The FastAPI app over ``server`` (started and stopped by the app's lifespan)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await server.start()
+        try:
+            yield
+        finally:
+            await server.stop()
+
+    app = FastAPI(
+        title="keel model server",
+        description=doc.DESCRIPTION,
+        version=_version(),
+        lifespan=lifespan,
+        openapi_tags=doc.TAGS,
+    )
+    app.state.server = server
+
+    @app.exception_handler(KeelError)
+    async def keel_error(request: Request, err: KeelError) -> Response:
+        status = http_status(err)
+        if status >= 500:
+            log.error("request %s failed: %s", request.state.request_id, err)
+        return _error(str(err), status, getattr(err, "retry_after_s", None))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        message = err.detail if isinstance(err.detail, str) else "bad request"
+        if err.status_code == 404:
+            message = f"no route {request.method} {request.url.path}; see /docs for the routes"
+        elif err.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}; see /docs"
+        return _error(message, err.status_code)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, err: Exception) -> Response:
+        rid = request.state.request_id
+        log.exception("request %s failed", rid)
+        return _error(f"internal error; the server log has the details (request {rid})", 500)
+
+    def client(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    async def reader(request: Request, what: str) -> Any:
+        return await server.caller(request.headers, client(request), "reader", what)
+
+    # -- health (open) ---------------------------------------------------------------------------
+
+    @app.get("/v2/health/live", tags=["health"], responses=doc.OK_EMPTY)
+    async def live() -> Response:
+        return _json({"live": True})
+
+    @app.get("/v2/health/ready", tags=["health"], responses=doc.READY)
+    async def ready() -> Response:
+        if server.ready:
+            return _json({"ready": True})
+        return _error("not ready: models are loading or the server is stopping", 503, 1)
+
+    # -- v2 metadata ------------------------------------------------------------------------------
+
+    @app.get("/v2", tags=["v2"], openapi_extra=doc.AUTHED)
+    async def server_metadata(request: Request) -> Response:
+        await reader(request, "server metadata")
+        return _json({"name": "keel", "version": _version(), "extensions": ["binary_tensor_data"]})
+
+    async def v2_metadata(request: Request, name: str, version: str | None) -> Response:
+        await reader(request, "model metadata")
+        m = server.model(name, version)
+        versions = [str(s.current.version) for s in server.models[name]]
+        meta = model_metadata(
+            m.name, versions, "keel_pytorch", m.schema.v2_inputs(), m.v2_outputs()
+        )
+        return _json(meta)
+
+    @app.get("/v2/models/{name}", tags=["v2"], openapi_extra=doc.AUTHED)
+    async def model_meta(request: Request, name: str) -> Response:
+        return await v2_metadata(request, name, None)
+
+    @app.get("/v2/models/{name}/versions/{version}", tags=["v2"], openapi_extra=doc.AUTHED)
+    async def model_version_meta(request: Request, name: str, version: str) -> Response:
+        return await v2_metadata(request, name, version)
+
+    async def v2_ready(request: Request, name: str, version: str | None) -> Response:
+        await reader(request, "model readiness")
+        m = server.model(name, version)
+        if m.batcher.ready:
+            return _json({"name": m.name, "ready": True})
+        return _error(f"model {m.name} is not ready", 503, 1)
+
+    @app.get("/v2/models/{name}/ready", tags=["v2"], openapi_extra=doc.AUTHED)
+    async def model_ready(request: Request, name: str) -> Response:
+        return await v2_ready(request, name, None)
+
+    @app.get("/v2/models/{name}/versions/{version}/ready", tags=["v2"], openapi_extra=doc.AUTHED)
+    async def model_version_ready(request: Request, name: str, version: str) -> Response:
+        return await v2_ready(request, name, version)
+
+    # -- v2 inference -----------------------------------------------------------------------------
+
+    async def v2_infer(request: Request, name: str, version: str | None) -> Response:
+        await reader(request, "inference")
+        m = server.model(name, version)
+        body = await _body(request, server.max_body_bytes)
+        header = request.headers.get("inference-header-content-length")
+        if header is not None and not header.isdigit():
+            raise BadRequest(
+                f"Inference-Header-Content-Length must be a byte count, got {header[:20]!r}"
+            )
+        parsed = parse_request(body, header_length=int(header) if header is not None else None)
+        x = m.schema.tensors(parsed, m.settings.max_rows)
+        y = await m.batcher.submit(x)
+        named = m.outputs(y)
+        requested = parsed.outputs_requested
+        if requested is not None:
+            unknown = [o["name"] for o in requested if o["name"] not in named]
+            if unknown:
+                raise BadRequest(
+                    f"unknown output {unknown[0]!r}; this model has {', '.join(named)}"
+                )
+            names = [o["name"] for o in requested]
+        else:
+            names = list(named)
+        outputs = [(n, named[n]) for n in names]
+        server.metrics.predictions.labels(m.name, str(m.version)).inc(len(x))
+        _log(server, m, "v2", request, x, named)
+        data, header_length = encode_response(
+            model_name=m.name, model_version=str(m.version), id=parsed.id, outputs=outputs,
+            binary=wants_binary(parsed),
+        )  # fmt: skip
+        if header_length is None:
+            return Response(data, media_type=_JSON)
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={"Inference-Header-Content-Length": str(header_length)},
+        )
+
+    @app.post("/v2/models/{name}/infer", tags=["v2"], openapi_extra=doc.V2_INFER)
+    async def infer(request: Request, name: str) -> Response:
+        return await v2_infer(request, name, None)
+
+    @app.post("/v2/models/{name}/versions/{version}/infer", tags=["v2"], openapi_extra=doc.V2_INFER)
+    async def infer_version(request: Request, name: str, version: str) -> Response:
+        return await v2_infer(request, name, version)
+
+    # -- v1: raw records --------------------------------------------------------------------------
+
+    @app.get("/v1/models", tags=["v1"], openapi_extra=doc.AUTHED)
+    async def list_models(request: Request) -> Response:
+        await reader(request, "listing models")
+        return _json({"models": [_served_info(s) for s in server.served()]})
+
+    @app.get("/v1/models/{name}", tags=["v1"], openapi_extra=doc.AUTHED)
+    async def describe(request: Request, name: str) -> Response:
+        await reader(request, "model metadata")
+        m = server.model(name)
+        served = server.models[name][0]
+        info = m.predictor.describe()
+        info["ref"] = served.ref
+        info["serve"] = m.settings.model_dump(mode="json")
+        return _json(info)
+
+    @app.post("/v1/models/{name}:predict", tags=["v1"], openapi_extra=doc.V1_PREDICT)
+    async def predict(request: Request, name: str) -> Response:
+        await reader(request, "inference")
+        m = server.model(name)
+        document = _document(await _body(request, server.max_body_bytes))
+        if "instances" not in document:
+            raise BadRequest(
+                f'the body needs "instances": a list of records, e.g. {{"instances": '
+                f'[{{"{m.schema.names[0]}": ...}}]}}'
+            )
+        instances = document["instances"]
+        x = m.schema.records(instances, m.settings.max_rows)
+        y = await m.batcher.submit(x)
+        named = m.outputs(y)
+        server.metrics.predictions.labels(m.name, str(m.version)).inc(len(x))
+        answer: dict[str, Any] = {"model_name": m.name, "model_version": m.version}
+        if m.classification:
+            answer["predictions"] = named["label"].tolist()
+            answer["probabilities"] = named["probabilities"]
+            answer["classes"] = m.predictor.classes
+        else:
+            answer["predictions"] = named["value"]
+        _log(server, m, "v1", request, instances, named)
+        return _json(answer)
+
+    # -- operator: swaps --------------------------------------------------------------------------
+
+    async def operator(request: Request, what: str) -> Any:
+        return await server.caller(request.headers, client(request), "operator", what)
+
+    @app.post("/v1/models/{name}:reload", tags=["operate"], openapi_extra=doc.AUTHED)
+    async def reload(request: Request, name: str) -> Response:
+        await operator(request, "reload")
+        server.model(name)
+        changes = await server.refresh(name)
+        return _json({"changed": changes, "serving": _versions(server, name)})
+
+    @app.post("/v1/models/{name}:promote", tags=["operate"], openapi_extra=doc.PROMOTE)
+    async def promote(request: Request, name: str) -> Response:
+        caller = await operator(request, "promote")
+        server.model(name)
+        body = _document(await _body(request, 64 * 1024))
+        version = body.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise BadRequest(f'"version" must be a version number >= 1, got {version!r}')
+        stage = _text(body, "stage", "production")
+        reason = _text(body, "reason", "")
+        force = body.get("force", False)
+        if not isinstance(force, bool):
+            raise BadRequest(f'"force" must be true or false, got {force!r}')
+        registry = server.actor_registry(caller)
+        event = await server.call(
+            lambda: registry.promote(f"{name}:{version}", stage, reason=reason, force=force)
+        )
+        changes = await server.refresh(name)
+        return _json({"event": _event(event), "changed": changes})
+
+    @app.post("/v1/models/{name}:rollback", tags=["operate"], openapi_extra=doc.ROLLBACK)
+    async def rollback(request: Request, name: str) -> Response:
+        caller = await operator(request, "rollback")
+        server.model(name)
+        body = _document(await _body(request, 64 * 1024))
+        stage = _text(body, "stage", "production")
+        reason = _text(body, "reason", "")
+        registry = server.actor_registry(caller)
+        event = await server.call(lambda: registry.rollback(name, stage, reason=reason))
+        changes = await server.refresh(name)
+        return _json({"event": _event(event), "changed": changes})
+
+    # -- admin: keys ------------------------------------------------------------------------------
+
+    async def admin(request: Request, what: str) -> Any:
+        return await server.caller(request.headers, client(request), "admin", what)
+
+    @app.get("/v1/keys", tags=["keys"], openapi_extra=doc.AUTHED)
+    async def list_keys(request: Request) -> Response:
+        await admin(request, "listing keys")
+        records = await server.call(server.registry.store.list_api_keys)
+        return _json({"keys": [_key(r) for r in records]})
+
+    @app.post("/v1/keys", tags=["keys"], openapi_extra=doc.CREATE_KEY)
+    async def create_key(request: Request) -> Response:
+        from keel.registry import new_api_key
+        from keel.registry._schema import check_role
+
+        caller = await admin(request, "creating keys")
+        body = _document(await _body(request, 64 * 1024))
+        role = _text(body, "role", "")
+        name = _text(body, "name", "")
+        check_role(role)  # type: ignore[arg-type]
+        key, key_id, key_hash = new_api_key(role)  # type: ignore[arg-type]
+        record = await server.call(
+            lambda: server.registry.store.create_api_key(
+                key_id=key_id, key_hash=key_hash, role=role, name=name, actor=caller.actor
+            )
+        )
+        return _json({**_key(record), "key": key}, 201)
+
+    @app.delete("/v1/keys/{key_id}", tags=["keys"], openapi_extra=doc.AUTHED)
+    async def revoke_key(request: Request, key_id: str) -> Response:
+        caller = await admin(request, "revoking keys")
+        record = await server.call(
+            lambda: server.registry.store.revoke_api_key(key_id, actor=caller.actor)
+        )
+        server.keys.forget()
+        return _json(_key(record))
+
+    # -- metrics ----------------------------------------------------------------------------------
+
+    @app.get("/metrics", tags=["operate"], openapi_extra=doc.AUTHED)
+    async def metrics(request: Request) -> Response:
+        from keel.serve._metrics import CONTENT_TYPE_LATEST
+
+        await reader(request, "metrics")
+        for served in server.served():
+            server.metrics.queue_rows.labels(served.name).set(served.current.batcher.queue_depth)
+        return Response(server.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description,
+                routes=app.routes, tags=app.openapi_tags,
+            )  # fmt: skip
+            schema.setdefault("components", {})["securitySchemes"] = doc.security_scheme()
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    wrapped = _Access(app, server)
+    wrapped.fastapi = app
+    return wrapped  # type: ignore[return-value]
+
+
+def _text(body: dict[str, Any], key: str, default: str) -> str:
+    value = body.get(key, default)
+    if not isinstance(value, str):
+        raise BadRequest(f'"{key}" must be a string, got {type(value).__name__}')
+    return value
+
+
+def _served_info(served: Any) -> dict[str, Any]:
+    m = served.current
+    return {"name": m.name, "ref": served.ref, "version": m.version, "task": m.predictor.task}
+
+
+def _versions(server: Server, name: str) -> list[dict[str, Any]]:
+    return [_served_info(s) for s in server.models[name]]
+
+
+def _event(event: Any) -> dict[str, Any]:
+    return {
+        "name": event.name,
+        "stage": event.stage,
+        "version": event.version,
+        "previous": event.previous_version,
+        "action": event.action,
+        "actor": event.actor,
+        "reason": event.reason,
+        "forced": event.forced,
+        "at": event.at.isoformat(),
+    }
+
+
+def _key(record: Any) -> dict[str, Any]:
+    return {
+        "key_id": record.key_id,
+        "name": record.name,
+        "role": record.role,
+        "created_at": record.created_at.isoformat(),
+        "created_by": record.created_by,
+        "revoked_at": None if record.revoked_at is None else record.revoked_at.isoformat(),
+    }
+
+
+def _log(server: Server, m: Any, route: str, request: Request, x: Any, named: Any) -> None:
+    plog = server.logs.get(m.name)
+    if plog is None or not plog.sampled():
+        return
+    if isinstance(x, np.ndarray):  # v2: rows of the checked array, one column per feature
+        inputs = [dict(zip(m.schema.names, row, strict=True)) for row in x.tolist()]
+    else:
+        inputs = x
+    arrays = {k: v.tolist() for k, v in named.items()}
+    outputs = [{k: arrays[k][i] for k in arrays} for i in range(len(inputs))]
+    plog.record(
+        model=m.name, version=m.version, route=route, request_id=request.state.request_id,
+        inputs=inputs, outputs=outputs, sampled=True,
+    )  # fmt: skip
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("keel")
+    except PackageNotFoundError:
+        return "0"
+
+
+def configure_logging(access_log: bool) -> None:
+    """Server messages and JSON access lines on stderr (idempotent; each worker calls it)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for logger, on in ((log, True), (access, access_log)):
+        logger.setLevel(logging.INFO if on else logging.WARNING)
+        if not logger.handlers:
+            logger.addHandler(handler)
+        logger.propagate = False
+
+
+def app_from_env() -> Any:
+    """The app a worker process builds from ``KEEL_SERVE_CONFIG`` (what ``keel serve`` sets)."""
+    from keel.registry import open_registry
+
+    raw = os.environ.get(CONFIG_ENV)
+    if not raw:
+        raise UserError(f"{CONFIG_ENV} is not set; start the server with `keel serve`")
+    options = ServerOptions.from_json(json.loads(raw))
+    configure_logging(options.access_log)
+    return create_app(Server(options, lambda: open_registry(create=False)))

@@ -1,0 +1,149 @@
+"""Who may call what, and how often: API keys with roles, and a token bucket per caller.
+
+Roles are ranked: ``reader`` (infer, metadata, metrics) < ``operator`` (+ reload, promote,
+rollback of served models) < ``admin`` (+ manage keys). Health routes are open. A key is sent as
+``Authorization: Bearer keel_…`` (or ``X-API-Key: keel_…``). Checked keys are cached for
+``ttl_s`` seconds so the metadata store is not asked on every request; a key revoked through this
+server is refused at once, one revoked elsewhere (``keel keys revoke``) within ``ttl_s``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from keel.errors import KeelError, UserError
+from keel.registry._apikeys import AuthError
+from keel.registry.types import ApiKeyRecord
+
+__all__ = ["ROLE_RANK", "Caller", "Forbidden", "KeyCache", "RateLimited", "TokenBuckets"]
+
+ROLE_RANK = {"reader": 1, "operator": 2, "admin": 3}
+
+
+class Forbidden(UserError):
+    """A valid key whose role is below what the route needs."""
+
+    http_status = 403
+
+
+class RateLimited(UserError):
+    """The caller spent its token bucket: 429 with ``Retry-After``."""
+
+    http_status = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a key (id, role) or, with ``--no-auth``, the client address."""
+
+    id: str
+    role: str
+    key_id: str | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"api-key:{self.key_id}" if self.key_id else f"no-auth:{self.id}"
+
+    def require(self, role: str, what: str) -> None:
+        if ROLE_RANK[self.role] < ROLE_RANK[role]:
+            raise Forbidden(
+                f"API key {self.key_id} has role {self.role}; {what} needs {role} or above: "
+                f"create one with `keel keys create --role {role}`"
+            )
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key in ``Authorization: Bearer …`` or ``X-API-Key``, or None."""
+    auth = headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise AuthError(
+                "the Authorization header must read 'Bearer keel_…' with a key from "
+                "`keel keys create`"
+            )
+        return value.strip()
+    return headers.get("x-api-key") or None
+
+
+class KeyCache:
+    """Checks keys through ``check`` (the store lookup, run off the event loop) and remembers
+    both good and bad answers for ``ttl_s`` seconds, keyed by the key's sha256."""
+
+    def __init__(
+        self,
+        check: Callable[[str], Awaitable[ApiKeyRecord]],
+        *,
+        ttl_s: float = 5.0,
+        max_entries: int = 10_000,
+    ) -> None:
+        self._check = check
+        self.ttl_s = ttl_s
+        self._max = max_entries
+        self._entries: OrderedDict[str, tuple[float, ApiKeyRecord | KeelError]] = OrderedDict()
+
+    async def caller(self, key: str | None) -> Caller:
+        if not key:
+            raise AuthError(
+                "this route needs an API key: send 'Authorization: Bearer keel_…' (create one "
+                "with `keel keys create --role reader`)"
+            )
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        now = time.monotonic()
+        hit = self._entries.get(digest)
+        if hit is None or hit[0] <= now:
+            try:
+                answer: ApiKeyRecord | KeelError = await self._check(key)
+            except AuthError as err:
+                answer = err
+            self._entries[digest] = (now + self.ttl_s, answer)
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+            hit = self._entries[digest]
+        answer = hit[1]
+        if isinstance(answer, KeelError):
+            raise AuthError(str(answer))
+        return Caller(id=answer.key_id, role=answer.role, key_id=answer.key_id)
+
+    def forget(self) -> None:
+        """Drop every cached answer (after a key is revoked here)."""
+        self._entries.clear()
+
+
+class TokenBuckets:
+    """One bucket per caller: ``rate`` tokens per second up to ``burst``; 0 = unlimited."""
+
+    def __init__(self, rate: float, burst: int = 0, *, max_callers: int = 100_000) -> None:
+        self.rate = float(rate)
+        self.burst = float(burst or max(1, math.ceil(rate)))
+        self._max = max_callers
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def take(self, caller: str, now: float | None = None) -> None:
+        """Spend one token of ``caller``'s bucket or raise :class:`RateLimited`."""
+        if self.rate <= 0:
+            return
+        now = time.monotonic() if now is None else now
+        tokens, last = self._buckets.get(caller, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self._buckets[caller] = (tokens, now)
+            wait = math.ceil((1.0 - tokens) / self.rate)
+            raise RateLimited(
+                f"rate limit of {self.rate:g} requests/s for this key reached; retry in {wait} s",
+                retry_after_s=max(1, wait),
+            )
+        self._buckets[caller] = (tokens - 1.0, now)
+        self._buckets.move_to_end(caller)
+        while len(self._buckets) > self._max:
+            self._buckets.popitem(last=False)

@@ -1,0 +1,210 @@
+"""The state of one server process: its registry, served models, keys, limits, metrics and log.
+
+Every registry call (key checks, loads, promotions) runs on one dedicated thread, so the event
+loop never blocks on the metadata store and the store's connections stay on one thread. Models
+served by stage (``digits@production``) follow the registry: a promotion or rollback made
+anywhere (this server's routes or ``keel promote``) is picked up within ``watch_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from keel.errors import NotFoundError, UserError
+from keel.registry._apikeys import check_api_key
+from keel.registry.types import ApiKeyRecord
+from keel.serve._guard import Caller, KeyCache, TokenBuckets, presented_key
+from keel.serve._metrics import Metrics
+from keel.serve._served import LoadedVersion, ServedModel, load_version
+
+__all__ = ["Server", "ServerOptions"]
+
+log = logging.getLogger("keel.serve")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Process-wide settings (per-model ones live in each version's ``[serve]`` section)."""
+
+    refs: tuple[str, ...]
+    overrides: dict[str, Any] = field(default_factory=dict)  # flags over each [serve] section
+    auth: bool = True
+    rate_limit: float | None = None  # None: the first model's [serve] value
+    burst: int | None = None
+    max_body_bytes: int | None = None
+    key_ttl_s: float = 5.0
+    watch_s: float = 2.0  # 0: do not follow the registry
+    predictions_dir: str | None = None  # where the prediction log goes (None: off)
+    access_log: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "refs": list(self.refs)}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ServerOptions:
+        return cls(**{**doc, "refs": tuple(doc["refs"])})
+
+
+class Server:
+    """Everything the routes share. ``open_registry`` builds a :class:`Registry` (called on the
+    registry thread, so the store is created where it is used)."""
+
+    def __init__(self, options: ServerOptions, open_registry: Callable[[], Any]) -> None:
+        if not options.refs:
+            raise UserError("name at least one model to serve, e.g. `keel serve digits@production`")
+        self.options = options
+        self._open_registry = open_registry
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="keel-registry")
+        self.registry: Any = None
+        self.models: dict[str, list[ServedModel]] = {}
+        self.metrics = Metrics()
+        self.keys = KeyCache(self._check_key, ttl_s=options.key_ttl_s)
+        self.buckets = TokenBuckets(0)
+        self.max_body_bytes = options.max_body_bytes or 8 * 2**20
+        self.logs: dict[str, Any] = {}
+        self._watch: asyncio.Task[None] | None = None
+        self.started = False
+
+    # -- the registry thread ---------------------------------------------------------------------
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the registry thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def _check_key(self, key: str) -> ApiKeyRecord:
+        return await self.call(lambda: check_api_key(self.registry.store, key))
+
+    def _load(self, ref: str) -> LoadedVersion:
+        return load_version(self.registry, ref, self.options.overrides, self._on_batch)
+
+    def _on_batch(self, model: str, rows: int, seconds: float) -> None:
+        self.metrics.batch_rows.labels(model).observe(rows)
+
+    # -- life ------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the registry, load and verify every model, start batchers and the watcher."""
+        self.registry = await self.call(self._open_registry)
+        for ref in self.options.refs:
+            loaded = await self.call(self._load, ref)
+            served = ServedModel(ref, loaded)
+            await served.start()
+            self.models.setdefault(served.name, []).append(served)
+            self._published(served)
+        first = self.models[next(iter(self.models))][0].current.settings
+        o = self.options
+        rate = first.rate_limit if o.rate_limit is None else o.rate_limit
+        burst = first.burst if o.burst is None else o.burst
+        self.buckets = TokenBuckets(rate, burst)
+        self.max_body_bytes = o.max_body_bytes or first.max_body_bytes
+        if o.predictions_dir:
+            self._open_logs(Path(o.predictions_dir))
+        if o.watch_s > 0 and any(not s.pinned for s in self.served()):
+            self._watch = asyncio.get_running_loop().create_task(self._follow(), name="keel-watch")
+        self.started = True
+
+    async def stop(self) -> None:
+        self.started = False
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        for served in self.served():
+            await served.stop()
+        for plog in self.logs.values():
+            await asyncio.to_thread(plog.close)
+        if self.registry is not None:
+            await self.call(self.registry.close)
+        self._pool.shutdown(wait=False)
+
+    def _open_logs(self, folder: Path) -> None:
+        from keel.serve._predlog import PredictionLog, PredictionLogSettings
+
+        for name, versions in self.models.items():
+            cfg = versions[0].current.settings.prediction_log
+            if cfg.sample <= 0:
+                continue
+            settings = PredictionLogSettings(**cfg.model_dump())
+            self.logs[name] = PredictionLog(folder, settings)
+
+    # -- models ----------------------------------------------------------------------------------
+
+    def served(self) -> list[ServedModel]:
+        return [s for versions in self.models.values() for s in versions]
+
+    def model(self, name: str, version: str | None = None) -> LoadedVersion:
+        """The version answering for ``name`` (the first REF given for it), or the served
+        version ``version``; NotFoundError names what is served."""
+        versions = self.models.get(name)
+        if versions is None:
+            served = ", ".join(sorted(self.models)) or "none"
+            raise NotFoundError(f"model {name!r} is not served here; served: {served}")
+        if version is None:
+            return versions[0].current
+        for served in versions:
+            if str(served.current.version) == version:
+                return served.current
+        now = ", ".join(str(s.current.version) for s in versions)
+        raise NotFoundError(f"version {version!r} of {name} is not served; served: {now}")
+
+    @property
+    def ready(self) -> bool:
+        return self.started and all(s.current.batcher.ready for s in self.served())
+
+    def _published(self, served: ServedModel) -> None:
+        self.metrics.served_version.labels(served.name, served.ref).set(served.current.version)
+
+    async def refresh(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Re-resolve served references (all, or those of ``name``) and swap what changed."""
+        changes = []
+        for served in self.served():
+            if name is not None and served.name != name:
+                continue
+            before = served.current.version
+            record = await self.call(self.registry.resolve, served.ref)
+            if record.version == before and record.manifest_digest == served.current.digest:
+                continue
+            loaded = await self.call(self._load, served.ref)
+            if await served.swap(loaded):
+                self.metrics.swaps.labels(served.name).inc()
+                self._published(served)
+                log.info("%s: now serving version %s (was %s)", served.ref, loaded.version, before)
+                changes.append({"ref": served.ref, "from": before, "to": loaded.version})
+        return changes
+
+    async def _follow(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.watch_s)
+            try:
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # keep serving what is loaded; say why once per failure
+                log.warning("following the registry failed: %s", " ".join(str(err).split()))
+
+    # -- callers ---------------------------------------------------------------------------------
+
+    async def caller(self, headers: Any, client: str, role: str, what: str) -> Caller:
+        """Who is calling, checked for ``role`` and charged one token of its bucket."""
+        if self.options.auth:
+            caller = await self.keys.caller(presented_key(headers))
+            caller.require(role, what)
+        else:
+            caller = Caller(id=client, role="admin")
+        self.buckets.take(caller.id)
+        return caller
+
+    def actor_registry(self, caller: Caller) -> Any:
+        """The registry acting as ``caller`` (for the audit trail)."""
+        from keel.registry import Registry
+
+        r = self.registry
+        return Registry(r.store, r.content, r.keys, actor=caller.actor)
