@@ -392,7 +392,7 @@ def test_not_started_batcher_is_not_ready_and_can_restart_after_stop() -> None:
         ("max_batch_size", 0),
         ("max_batch_size", 2.5),
         ("max_queue", -1),
-        ("max_delay_ms", 0),
+        ("max_delay_ms", -1),
         ("timeout_s", float("nan")),
         ("timeout_s", True),
     ],

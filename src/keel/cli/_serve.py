@@ -126,6 +126,6 @@ def serve(
 
     uvicorn.run(
         "keel.serve._app:app_from_env", factory=True, host=host, port=port, workers=workers,
-        log_level="warning", access_log=False, loop="uvloop", http="httptools",
+        log_level="warning", access_log=False, loop="uvloop", http="httptools", proxy_headers=False,
         timeout_graceful_shutdown=15,
     )  # fmt: skip

@@ -53,8 +53,9 @@ def check_gaps(frame: pd.DataFrame | pd.Series, allow: bool) -> None:
 def numbers(frame: pd.DataFrame, columns: list[str], dtype: type[np.floating]) -> np.ndarray:
     """``frame[columns]`` as a 2-D float array; strings that are not numbers are an error."""
     block = frame if list(frame.columns) == columns else frame[columns]
-    if all(
-        pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in block.dtypes
+    if all(  # each distinct dtype once: a 784-pixel frame has one
+        pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
+        for t in set(block.dtypes)
     ):
         return block.to_numpy(dtype, na_value=np.nan)
     kind = "image" if dtype == np.float32 else "numeric"

@@ -21,13 +21,10 @@ import json
 import logging
 import os
 import sys
-import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -35,8 +32,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keel.errors import KeelError, UserError, http_status
 from keel.serve import _openapi as doc
+from keel.serve._front import Front
+from keel.serve._infer import (
+    Answer,
+    BadRequest,
+    Call,
+    document,
+    over_limit,
+    too_large,
+    v1_predict,
+    v2_infer,
+)
 from keel.serve._server import Server, ServerOptions
-from keel.serve._v2 import encode_response, model_metadata, parse_request, wants_binary
+from keel.serve._v2 import model_metadata
 
 __all__ = ["CONFIG_ENV", "app_from_env", "create_app"]
 
@@ -44,14 +52,6 @@ CONFIG_ENV = "KEEL_SERVE_CONFIG"
 log = logging.getLogger("keel.serve")
 access = logging.getLogger("keel.serve.access")
 _JSON = "application/json"
-
-
-class BadRequest(UserError):
-    """Malformed HTTP input (invalid JSON, wrong shape of document)."""
-
-
-class TooLarge(UserError):
-    http_status = 413
 
 
 def _json(doc_: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -64,77 +64,31 @@ def _error(message: str, status: int, retry_after: int | None = None) -> Respons
     return _json({"error": message}, status, headers)
 
 
+def _response(answer: Answer) -> Response:
+    return Response(
+        answer.body, status_code=answer.status, media_type=answer.content_type,
+        headers=answer.headers or None,
+    )  # fmt: skip
+
+
+def _call(request: Request) -> Call:
+    async def read_body(limit: int) -> bytes:
+        too_large(request.headers.get("content-length"), limit)
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise over_limit(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    client = request.client.host if request.client else "unknown"
+    return Call(dict(request.headers), client, request.state.request_id, read_body)
+
+
 async def _body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"the request body is {declared} bytes; the limit is {limit}: send less")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"the request body is over the limit of {limit} bytes: send less")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _document(body: bytes) -> dict[str, Any]:
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        raise BadRequest(f"the body is not valid JSON ({err}); send a JSON object") from None
-    if not isinstance(value, dict):
-        raise BadRequest(f"the body must be a JSON object, got {type(value).__name__}")
-    return value
-
-
-class _Access:
-    """Pure ASGI middleware: request id, JSON access log line, request metrics."""
-
-    def __init__(self, app: Any, server: Server) -> None:
-        self.app = app
-        self.server = server
-        self.fastapi: FastAPI | None = None
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        given = dict(scope["headers"]).get(b"x-request-id", b"")[:64].decode("latin-1")
-        request_id = given if given.isprintable() and given else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        status = 500
-
-        async def tagged(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tagged)
-        finally:
-            took = time.perf_counter() - start
-            route = getattr(scope.get("route"), "path", "unmatched")
-            m = self.server.metrics
-            m.requests.labels(route, scope["method"], str(status)).inc()
-            m.latency.labels(route).observe(took)
-            if self.server.options.access_log and access.isEnabledFor(logging.INFO):
-                access.info(
-                    json.dumps(
-                        {
-                            "ts": round(time.time(), 3),
-                            "request_id": request_id,
-                            "method": scope["method"],
-                            "path": scope["path"],
-                            "status": status,
-                            "ms": round(took * 1000, 2),
-                            "client": (scope.get("client") or ("", 0))[0],
-                        }
-                    )
-                )
+    return await _call(request).read_body(limit)
 
 
 def create_app(server: Server) -> FastAPI:
@@ -238,51 +192,13 @@ def create_app(server: Server) -> FastAPI:
 
     # -- v2 inference -----------------------------------------------------------------------------
 
-    async def v2_infer(request: Request, name: str, version: str | None) -> Response:
-        await reader(request, "inference")
-        m = server.model(name, version)
-        body = await _body(request, server.max_body_bytes)
-        header = request.headers.get("inference-header-content-length")
-        if header is not None and not header.isdigit():
-            raise BadRequest(
-                f"Inference-Header-Content-Length must be a byte count, got {header[:20]!r}"
-            )
-        parsed = parse_request(body, header_length=int(header) if header is not None else None)
-        x = m.schema.tensors(parsed, m.settings.max_rows)
-        y = await m.batcher.submit(x)
-        named = m.outputs(y)
-        requested = parsed.outputs_requested
-        if requested is not None:
-            unknown = [o["name"] for o in requested if o["name"] not in named]
-            if unknown:
-                raise BadRequest(
-                    f"unknown output {unknown[0]!r}; this model has {', '.join(named)}"
-                )
-            names = [o["name"] for o in requested]
-        else:
-            names = list(named)
-        outputs = [(n, named[n]) for n in names]
-        server.metrics.predictions.labels(m.name, str(m.version)).inc(len(x))
-        _log(server, m, "v2", request, x, named)
-        data, header_length = encode_response(
-            model_name=m.name, model_version=str(m.version), id=parsed.id, outputs=outputs,
-            binary=wants_binary(parsed),
-        )  # fmt: skip
-        if header_length is None:
-            return Response(data, media_type=_JSON)
-        return Response(
-            data,
-            media_type="application/octet-stream",
-            headers={"Inference-Header-Content-Length": str(header_length)},
-        )
-
     @app.post("/v2/models/{name}/infer", tags=["v2"], openapi_extra=doc.V2_INFER)
     async def infer(request: Request, name: str) -> Response:
-        return await v2_infer(request, name, None)
+        return _response(await v2_infer(server, _call(request), name, None))
 
     @app.post("/v2/models/{name}/versions/{version}/infer", tags=["v2"], openapi_extra=doc.V2_INFER)
     async def infer_version(request: Request, name: str, version: str) -> Response:
-        return await v2_infer(request, name, version)
+        return _response(await v2_infer(server, _call(request), name, version))
 
     # -- v1: raw records --------------------------------------------------------------------------
 
@@ -303,28 +219,7 @@ def create_app(server: Server) -> FastAPI:
 
     @app.post("/v1/models/{name}:predict", tags=["v1"], openapi_extra=doc.V1_PREDICT)
     async def predict(request: Request, name: str) -> Response:
-        await reader(request, "inference")
-        m = server.model(name)
-        document = _document(await _body(request, server.max_body_bytes))
-        if "instances" not in document:
-            raise BadRequest(
-                f'the body needs "instances": a list of records, e.g. {{"instances": '
-                f'[{{"{m.schema.names[0]}": ...}}]}}'
-            )
-        instances = document["instances"]
-        x = m.schema.records(instances, m.settings.max_rows)
-        y = await m.batcher.submit(x)
-        named = m.outputs(y)
-        server.metrics.predictions.labels(m.name, str(m.version)).inc(len(x))
-        answer: dict[str, Any] = {"model_name": m.name, "model_version": m.version}
-        if m.classification:
-            answer["predictions"] = named["label"].tolist()
-            answer["probabilities"] = named["probabilities"]
-            answer["classes"] = m.predictor.classes
-        else:
-            answer["predictions"] = named["value"]
-        _log(server, m, "v1", request, instances, named)
-        return _json(answer)
+        return _response(await v1_predict(server, _call(request), name))
 
     # -- operator: swaps --------------------------------------------------------------------------
 
@@ -342,7 +237,7 @@ def create_app(server: Server) -> FastAPI:
     async def promote(request: Request, name: str) -> Response:
         caller = await operator(request, "promote")
         server.model(name)
-        body = _document(await _body(request, 64 * 1024))
+        body = document(await _body(request, 64 * 1024))
         version = body.get("version")
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise BadRequest(f'"version" must be a version number >= 1, got {version!r}')
@@ -356,19 +251,23 @@ def create_app(server: Server) -> FastAPI:
             lambda: registry.promote(f"{name}:{version}", stage, reason=reason, force=force)
         )
         changes = await server.refresh(name)
-        return _json({"event": _event(event), "changed": changes})
+        return _json(
+            {"event": _event(event), "changed": changes, "serving": _versions(server, name)}
+        )
 
     @app.post("/v1/models/{name}:rollback", tags=["operate"], openapi_extra=doc.ROLLBACK)
     async def rollback(request: Request, name: str) -> Response:
         caller = await operator(request, "rollback")
         server.model(name)
-        body = _document(await _body(request, 64 * 1024))
+        body = document(await _body(request, 64 * 1024))
         stage = _text(body, "stage", "production")
         reason = _text(body, "reason", "")
         registry = server.actor_registry(caller)
         event = await server.call(lambda: registry.rollback(name, stage, reason=reason))
         changes = await server.refresh(name)
-        return _json({"event": _event(event), "changed": changes})
+        return _json(
+            {"event": _event(event), "changed": changes, "serving": _versions(server, name)}
+        )
 
     # -- admin: keys ------------------------------------------------------------------------------
 
@@ -387,7 +286,7 @@ def create_app(server: Server) -> FastAPI:
         from keel.registry._schema import check_role
 
         caller = await admin(request, "creating keys")
-        body = _document(await _body(request, 64 * 1024))
+        body = document(await _body(request, 64 * 1024))
         role = _text(body, "role", "")
         name = _text(body, "name", "")
         check_role(role)  # type: ignore[arg-type]
@@ -432,9 +331,7 @@ def create_app(server: Server) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    wrapped = _Access(app, server)
-    wrapped.fastapi = app
-    return wrapped  # type: ignore[return-value]
+    return Front(app, server)  # type: ignore[return-value]
 
 
 def _text(body: dict[str, Any], key: str, default: str) -> str:
@@ -476,22 +373,6 @@ def _key(record: Any) -> dict[str, Any]:
         "created_by": record.created_by,
         "revoked_at": None if record.revoked_at is None else record.revoked_at.isoformat(),
     }
-
-
-def _log(server: Server, m: Any, route: str, request: Request, x: Any, named: Any) -> None:
-    plog = server.logs.get(m.name)
-    if plog is None or not plog.sampled():
-        return
-    if isinstance(x, np.ndarray):  # v2: rows of the checked array, one column per feature
-        inputs = [dict(zip(m.schema.names, row, strict=True)) for row in x.tolist()]
-    else:
-        inputs = x
-    arrays = {k: v.tolist() for k, v in named.items()}
-    outputs = [{k: arrays[k][i] for k in arrays} for i in range(len(inputs))]
-    plog.record(
-        model=m.name, version=m.version, route=route, request_id=request.state.request_id,
-        inputs=inputs, outputs=outputs, sampled=True,
-    )  # fmt: skip
 
 
 def _version() -> str:

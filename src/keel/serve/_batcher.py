@@ -1,9 +1,11 @@
 """The dynamic batcher: concurrent requests for one model join a bounded queue and run together.
 
 A batch runs when the queued rows reach ``max_batch_size`` or the oldest queued request has waited
-``max_delay_ms``. Inference runs off the event loop, one batch at a time per model; while a batch
-runs, new requests queue for the next one. A request is never split across batches: one larger
-than ``max_batch_size`` runs alone. Errors map to HTTP statuses through ``keel.errors``::
+``max_delay_ms`` (0, the default as in Triton: at once). Inference runs off the event loop, one
+batch at a time per model; while a batch runs, new requests queue for the next one, so under load
+batches grow by themselves without anyone waiting on purpose. A request is never split across
+batches: one larger than ``max_batch_size`` runs alone. Errors map to HTTP statuses through
+``keel.errors``::
 
     Overloaded      429  the queue is full; retry after ``retry_after_s`` seconds
     NotReady        503  the batcher is not running (not started, stopping or stopped)
@@ -66,7 +68,7 @@ class BatchSettings:
     """How one model's requests are batched (the spec's ``[serve]`` section)."""
 
     max_batch_size: int = 32
-    max_delay_ms: float = 5.0
+    max_delay_ms: float = 0.0  # 0: an idle model runs a request at once (batches form under load)
     max_queue: int = 1024
     timeout_s: float = 10.0
 
@@ -77,13 +79,15 @@ class BatchSettings:
                 raise SpecError(
                     f"serve {key} must be a positive integer, got {value!r}; set it to 1 or more"
                 )
-        for key in ("max_delay_ms", "timeout_s"):
+        for key, least in (("max_delay_ms", 0.0), ("timeout_s", None)):
             value = getattr(self, key)
             ok = isinstance(value, int | float) and not isinstance(value, bool)
-            if not ok or not math.isfinite(value) or value <= 0:
-                raise SpecError(
-                    f"serve {key} must be a positive number, got {value!r}; set it above 0"
-                )
+            if least is None and ok and math.isfinite(value) and value > 0:
+                continue
+            if least is not None and ok and math.isfinite(value) and value >= least:
+                continue
+            bound = "0 or more" if least is not None else "above 0"
+            raise SpecError(f"serve {key} must be a number {bound}, got {value!r}; set it {bound}")
 
 
 @dataclass(frozen=True)

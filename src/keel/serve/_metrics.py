@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -48,6 +50,21 @@ class Metrics:
         self.predictions = Counter(
             "keel_predictions", "rows predicted", ["model", "version"], registry=r
         )
+
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency (label children cached: no lock per call)."""
+        key = (route, method, status)
+        child = self._children.get(key)
+        if child is None:
+            child = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route),
+            )
+            self._children[key] = child
+        child[0].inc()
+        child[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

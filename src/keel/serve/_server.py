@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,7 +71,9 @@ class Server:
         self.buckets = TokenBuckets(0)
         self.max_body_bytes = options.max_body_bytes or 8 * 2**20
         self.logs: dict[str, Any] = {}
+        self._predicted: dict[tuple[str, int], Any] = {}
         self._watch: asyncio.Task[None] | None = None
+        self._refreshing = asyncio.Lock()
         self.started = False
 
     # -- the registry thread ---------------------------------------------------------------------
@@ -84,6 +87,14 @@ class Server:
 
     def _load(self, ref: str) -> LoadedVersion:
         return load_version(self.registry, ref, self.options.overrides, self._on_batch)
+
+    def counted(self, m: LoadedVersion, rows: int) -> None:
+        """Count ``rows`` predicted by version ``m``."""
+        key = (m.name, m.version)
+        child = self._predicted.get(key)
+        if child is None:
+            child = self._predicted[key] = self.metrics.predictions.labels(m.name, str(m.version))
+        child.inc(rows)
 
     def _on_batch(self, model: str, rows: int, seconds: float) -> None:
         self.metrics.batch_rows.labels(model).observe(rows)
@@ -109,6 +120,8 @@ class Server:
             self._open_logs(Path(o.predictions_dir))
         if o.watch_s > 0 and any(not s.pinned for s in self.served()):
             self._watch = asyncio.get_running_loop().create_task(self._follow(), name="keel-watch")
+        gc.collect()
+        gc.freeze()  # the imported libraries' objects: out of every later full collection
         self.started = True
 
     async def stop(self) -> None:
@@ -163,22 +176,31 @@ class Server:
         self.metrics.served_version.labels(served.name, served.ref).set(served.current.version)
 
     async def refresh(self, name: str | None = None) -> list[dict[str, Any]]:
-        """Re-resolve served references (all, or those of ``name``) and swap what changed."""
-        changes = []
-        for served in self.served():
-            if name is not None and served.name != name:
-                continue
-            before = served.current.version
-            record = await self.call(self.registry.resolve, served.ref)
-            if record.version == before and record.manifest_digest == served.current.digest:
-                continue
-            loaded = await self.call(self._load, served.ref)
-            if await served.swap(loaded):
-                self.metrics.swaps.labels(served.name).inc()
-                self._published(served)
-                log.info("%s: now serving version %s (was %s)", served.ref, loaded.version, before)
-                changes.append({"ref": served.ref, "from": before, "to": loaded.version})
-        return changes
+        """Re-resolve served references (all, or those of ``name``) and swap what changed.
+
+        One refresh at a time (the watcher and the operator routes share a lock), so a version
+        is loaded once; a caller that finds the work already done gets no changes back."""
+        async with self._refreshing:
+            changes = []
+            for served in self.served():
+                if name is not None and served.name != name:
+                    continue
+                before = served.current
+                record = await self.call(self.registry.resolve, served.ref)
+                if record.version == before.version and record.manifest_digest == before.digest:
+                    continue
+                loaded = await self.call(self._load, served.ref)
+                if await served.swap(loaded):
+                    self.metrics.swaps.labels(served.name).inc()
+                    self._published(served)
+                    log.info(
+                        "%s: now serving version %s (was %s)",
+                        served.ref, loaded.version, before.version,
+                    )  # fmt: skip
+                    changes.append(
+                        {"ref": served.ref, "from": before.version, "to": loaded.version}
+                    )
+            return changes
 
     async def _follow(self) -> None:
         while True:

@@ -28,7 +28,9 @@ class ServeConfig(Config):
     """Dynamic batching, limits and the prediction log for one served model."""
 
     max_batch_size: int = Field(32, ge=1, le=65_536, description="rows per batch at most")
-    max_delay_ms: float = Field(2.0, gt=0, le=10_000, description="oldest request's wait at most")
+    max_delay_ms: float = Field(
+        0.0, ge=0, le=10_000, description="the oldest request's wait for more; 0 = none (Triton's)"
+    )
     max_queue: int = Field(1024, ge=1, description="rows waiting at most; past it: 429")
     timeout_s: float = Field(10.0, gt=0, le=3600, description="a request's deadline; past it: 503")
     rate_limit: float = Field(
