@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from keel.registry import open_registry
+
 from .conftest import Models, Running
 
 BODY = {
@@ -104,6 +106,13 @@ def test_a_key_made_and_revoked_over_http_works_then_is_refused_at_once(server, 
             assert admin.delete(f"/v1/keys/{key_id}").status_code == 200
             refused = reader.get("/v2/models/digits")
     assert refused.status_code == 401 and "revoked" in refused.json()["error"]
+    with open_registry(models.settings, create=False) as registry:
+        admin_id = models.keys["admin"].split("_")[1]
+        entries = [e for e in registry.store.audit_entries() if key_id in e.target]
+    assert [(e.action, e.actor) for e in entries] == [
+        ("key.create", f"api-key:{admin_id}"),
+        ("key.revoke", f"api-key:{admin_id}"),
+    ]
 
 
 def test_bearer_scheme_and_header_forms(server, models):

@@ -88,6 +88,11 @@ def test_promote_and_rollback_under_load_fail_no_request(models: Models, tmp_pat
     with running.client() as client:
         metrics = client.get("/metrics").text
     assert 'keel_swaps_total{model="digits"} 2.0' in metrics
+    from keel.registry import open_registry
+
+    with open_registry(copy.settings, create=False) as registry:
+        moves = [(e.action, e.actor) for e in registry.store.audit_entries()][-2:]
+    assert moves[0] == ("promote", "no-auth:127.0.0.1") and moves[1][0] == "rollback"
 
 
 def test_four_times_overload_sheds_load_in_bounded_memory(models: Models, start_server):

@@ -309,6 +309,10 @@ def test_prediction_log_keeps_sampled_requests(models: Models, tmp_path, product
             )
             ids.append(answer.headers["x-request-id"])
     assert running.stop() in (0, -signal.SIGTERM)  # graceful: lifespan shutdown closes the log
+    access = [json.loads(line) for line in running.output().splitlines() if line.startswith("{")]
+    predicted = [a for a in access if a["path"] == "/v1/models/digits:predict"]
+    assert [a["request_id"] for a in predicted] == ids
+    assert {a["status"] for a in predicted} == {200} and all(a["ms"] > 0 for a in predicted)
     frame = read_prediction_log(copy.home / "predictions", "digits")
     assert sorted(frame["request_id"]) == sorted(ids)
     assert set(frame["version"]) == {1}
@@ -328,3 +332,21 @@ def test_binary_request_with_bad_header_length_is_400(server, models):
             headers={"Inference-Header-Content-Length": "abc"},
         )  # fmt: skip
     assert answer.status_code == 400 and bad.status_code == 400
+
+
+def test_two_worker_processes_answer(models: Models, tmp_path, production, digits_rows):
+    running = start(models, tmp_path, "digits:1", "--no-auth", "--workers", "2")
+    try:
+        with running.client() as client:
+            answers = [
+                client.post(
+                    "/v1/models/digits:predict",
+                    json={"instances": _records(production, digits_rows[i : i + 1])},
+                )
+                for i in range(6)
+            ]
+    finally:
+        running.stop()
+    assert [a.status_code for a in answers] == [200] * 6
+    labels = [a.json()["predictions"][0] for a in answers]
+    assert labels == production.predict(digits_rows[:6]).tolist()

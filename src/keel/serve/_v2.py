@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 from keel.errors import KeelError, UserError
 
@@ -130,10 +131,9 @@ def parse_request(body: bytes, *, header_length: int | None) -> InferRequest:
             )
         header, tail = body[:header_length], memoryview(body)[header_length:]
     try:
-        doc = json.loads(header)
-    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError, int size
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ProtocolError(f"request is not valid JSON: {first}") from None
+        doc = orjson.loads(header)  # fast; NaN literals and huge integers fall back to json
+    except orjson.JSONDecodeError:
+        doc = _python_json(header)
     if not isinstance(doc, dict):
         raise ProtocolError("request must be a JSON object with an 'inputs' list")
     request_id = doc.get("id")
@@ -172,6 +172,14 @@ def parse_request(body: bytes, *, header_length: int | None) -> InferRequest:
             "check each input's binary_data_size"
         )
     return InferRequest(request_id, inputs, outputs, parameters)
+
+
+def _python_json(header: bytes | memoryview) -> Any:
+    try:
+        return json.loads(bytes(header))
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError, int size
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ProtocolError(f"request is not valid JSON: {first}") from None
 
 
 def wants_binary(request: InferRequest) -> set[str] | bool:
