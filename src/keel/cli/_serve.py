@@ -71,6 +71,9 @@ def serve(
         2.0, help="seconds between registry checks for promotions; 0 = never"
     ),
     access_log: bool = typer.Option(True, help="one JSON line per request on stderr"),
+    threads: int | None = typer.Option(
+        None, min=1, help="torch threads per worker (default: cores / workers)"
+    ),
 ) -> None:
     """Serve verified models: Open Inference Protocol (v2), raw records (v1), /metrics, /docs."""
     from keel.serve._app import CONFIG_ENV, configure_logging
@@ -100,6 +103,7 @@ def serve(
             refs=tuple(refs), overrides=overrides, auth=not no_auth, rate_limit=rate_limit,
             burst=burst, max_body_bytes=max_body_bytes, watch_s=watch_s,
             predictions_dir=predictions, access_log=access_log,
+            threads=threads or max(1, (os.cpu_count() or 1) // workers),
         )  # fmt: skip
         return options, lines
 

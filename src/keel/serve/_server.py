@@ -45,6 +45,7 @@ class ServerOptions:
     watch_s: float = 2.0  # 0: do not follow the registry
     predictions_dir: str | None = None  # where the prediction log goes (None: off)
     access_log: bool = True
+    threads: int | None = None  # torch threads per process (None: torch's default)
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "refs": list(self.refs)}
@@ -103,6 +104,10 @@ class Server:
 
     async def start(self) -> None:
         """Open the registry, load and verify every model, start batchers and the watcher."""
+        if self.options.threads:
+            import torch
+
+            torch.set_num_threads(self.options.threads)
         self.registry = await self.call(self._open_registry)
         for ref in self.options.refs:
             loaded = await self.call(self._load, ref)
