@@ -151,23 +151,9 @@ def rollback(
     _print_event(_guard(run), as_json)
 
 
-def _event_dict(event: Any) -> dict[str, Any]:
-    return {
-        "name": event.name,
-        "stage": event.stage,
-        "version": event.version,
-        "previous_version": event.previous_version,
-        "action": event.action,
-        "actor": event.actor,
-        "reason": event.reason,
-        "forced": event.forced,
-        "at": event.at.isoformat(),
-    }
-
-
 def _print_event(event: Any, as_json: bool) -> None:
     if as_json:
-        _json(_event_dict(event))
+        _json(event.to_dict())
         return
     before = f" (was {event.previous_version})" if event.previous_version else ""
     forced = " [yellow](forced)[/]" if event.forced else ""
@@ -188,7 +174,7 @@ def history(
 
     events = _guard(run)
     if as_json:
-        _json([_event_dict(e) for e in events])
+        _json([e.to_dict() for e in events])
         return
     table = Table("when", "stage", "action", "version", "from", "who", "why")
     for e in events:
@@ -247,19 +233,6 @@ def audit_list(
     out.print(table)
 
 
-def _key_dict(record: Any) -> dict[str, Any]:
-    """What a key listing shows: never its hash."""
-    return {
-        "key_id": record.key_id,
-        "name": record.name,
-        "role": record.role,
-        "created_at": record.created_at.isoformat(),
-        "created_by": record.created_by,
-        "revoked_at": None if record.revoked_at is None else record.revoked_at.isoformat(),
-        "revoked_by": record.revoked_by,
-    }
-
-
 @keys_app.command("create")
 def keys_create(
     role: str = typer.Option(..., "--role", help="reader, operator or admin"),
@@ -275,7 +248,7 @@ def keys_create(
             record = registry.store.create_api_key(
                 key_id=key_id, key_hash=key_hash, role=role, name=name, actor=registry.actor
             )
-            return key, _key_dict(record)
+            return key, record.to_dict()
 
     key, info = _guard(run)
     if as_json:
@@ -291,7 +264,7 @@ def keys_list(as_json: bool = typer.Option(False, "--json")) -> None:
 
     def run() -> list[dict[str, Any]]:
         with _registry() as registry:
-            return [_key_dict(record) for record in registry.store.list_api_keys()]
+            return [record.to_dict() for record in registry.store.list_api_keys()]
 
     rows = _guard(run)
     if as_json:
@@ -313,7 +286,7 @@ def keys_revoke(key_id: str, as_json: bool = typer.Option(False, "--json")) -> N
 
     def run() -> dict[str, Any]:
         with _registry() as registry:
-            return _key_dict(registry.store.revoke_api_key(key_id, actor=registry.actor))
+            return registry.store.revoke_api_key(key_id, actor=registry.actor).to_dict()
 
     info = _guard(run)
     if as_json:

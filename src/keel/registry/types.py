@@ -54,6 +54,20 @@ class AliasEvent:
     forced: bool
     at: datetime
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, as the CLI's ``--json`` and the server print it."""
+        return {
+            "name": self.name,
+            "stage": self.stage,
+            "version": self.version,
+            "previous_version": self.previous_version,
+            "action": self.action,
+            "actor": self.actor,
+            "reason": self.reason,
+            "forced": self.forced,
+            "at": self.at.isoformat(),
+        }
+
 
 @dataclass(frozen=True)
 class AuditEntry:
@@ -85,6 +99,18 @@ class ApiKeyRecord:
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a key listing shows: never the hash."""
+        return {
+            "key_id": self.key_id,
+            "name": self.name,
+            "role": self.role,
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+            "revoked_at": None if self.revoked_at is None else self.revoked_at.isoformat(),
+            "revoked_by": self.revoked_by,
+        }
 
 
 @runtime_checkable

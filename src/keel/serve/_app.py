@@ -252,7 +252,7 @@ def create_app(server: Server) -> FastAPI:
         )
         changes = await server.refresh(name)
         return _json(
-            {"event": _event(event), "changed": changes, "serving": _versions(server, name)}
+            {"event": event.to_dict(), "changed": changes, "serving": _versions(server, name)}
         )
 
     @app.post("/v1/models/{name}:rollback", tags=["operate"], openapi_extra=doc.ROLLBACK)
@@ -266,7 +266,7 @@ def create_app(server: Server) -> FastAPI:
         event = await server.call(lambda: registry.rollback(name, stage, reason=reason))
         changes = await server.refresh(name)
         return _json(
-            {"event": _event(event), "changed": changes, "serving": _versions(server, name)}
+            {"event": event.to_dict(), "changed": changes, "serving": _versions(server, name)}
         )
 
     # -- admin: keys ------------------------------------------------------------------------------
@@ -278,7 +278,7 @@ def create_app(server: Server) -> FastAPI:
     async def list_keys(request: Request) -> Response:
         await admin(request, "listing keys")
         records = await server.call(server.registry.store.list_api_keys)
-        return _json({"keys": [_key(r) for r in records]})
+        return _json({"keys": [r.to_dict() for r in records]})
 
     @app.post("/v1/keys", tags=["keys"], openapi_extra=doc.CREATE_KEY)
     async def create_key(request: Request) -> Response:
@@ -296,7 +296,7 @@ def create_app(server: Server) -> FastAPI:
                 key_id=key_id, key_hash=key_hash, role=role, name=name, actor=caller.actor
             )
         )
-        return _json({**_key(record), "key": key}, 201)
+        return _json({**record.to_dict(), "key": key}, 201)
 
     @app.delete("/v1/keys/{key_id}", tags=["keys"], openapi_extra=doc.AUTHED)
     async def revoke_key(request: Request, key_id: str) -> Response:
@@ -305,7 +305,7 @@ def create_app(server: Server) -> FastAPI:
             lambda: server.registry.store.revoke_api_key(key_id, actor=caller.actor)
         )
         server.keys.forget()
-        return _json(_key(record))
+        return _json(record.to_dict())
 
     # -- metrics ----------------------------------------------------------------------------------
 
@@ -348,31 +348,6 @@ def _served_info(served: Any) -> dict[str, Any]:
 
 def _versions(server: Server, name: str) -> list[dict[str, Any]]:
     return [_served_info(s) for s in server.models[name]]
-
-
-def _event(event: Any) -> dict[str, Any]:
-    return {
-        "name": event.name,
-        "stage": event.stage,
-        "version": event.version,
-        "previous": event.previous_version,
-        "action": event.action,
-        "actor": event.actor,
-        "reason": event.reason,
-        "forced": event.forced,
-        "at": event.at.isoformat(),
-    }
-
-
-def _key(record: Any) -> dict[str, Any]:
-    return {
-        "key_id": record.key_id,
-        "name": record.name,
-        "role": record.role,
-        "created_at": record.created_at.isoformat(),
-        "created_by": record.created_by,
-        "revoked_at": None if record.revoked_at is None else record.revoked_at.isoformat(),
-    }
 
 
 def _version() -> str:
