@@ -57,6 +57,10 @@ WARMUP_S = 1
 N_PAYLOADS = 32  # distinct one-row bodies the generator cycles through
 V2_INPUT = "input"
 WIDE = {"name": "mlp", "width": 4096, "depth": 4}  # ~50 M multiply-adds per row: compute-bound
+# Rows per batch. The wide MLP's batches take ~40 ms: with 64 clients and 64-row batches every
+# client waits on the same batch and the model idles while 64 answers go out and 64 requests come
+# in; 32-row batches let one half compute while the other half is on the wire.
+BATCH = {"digits": 64, "digits_wide": 32}
 Payload = tuple[bytes, dict[str, str]]
 
 
@@ -335,7 +339,8 @@ def bench_model(
     ]
     keel_cmd = [str(BIN / "keel"), "serve", ref, "--no-auth", "--watch-s", "0"]
     keel_cmd.append("--access-log" if args.access_log else "--no-access-log")  # naive logs none
-    keel_cmd += ["--max-batch-size", str(args.max_batch_size)]
+    batch = args.max_batch_size or BATCH[model]
+    keel_cmd += ["--max-batch-size", str(batch)]
     if args.max_delay_ms is not None:
         keel_cmd += ["--max-delay-ms", str(args.max_delay_ms)]
     servers: list[Server] = []
@@ -364,7 +369,7 @@ def bench_model(
 
             subjects.append(run_server)
         if "ceiling" in args.subjects:
-            b = args.max_batch_size
+            b = batch
             subjects.append(lambda c: measure_ceiling(predictor, x, b, model, c, args.seconds))
         points = []
         for r, (k, concurrency) in itertools.product(
@@ -476,7 +481,10 @@ def main() -> None:
     parser.add_argument("--protocol", nargs="+", default=["v1"],
                         choices=["v1", "v2json", "v2binary"])  # fmt: skip
     parser.add_argument("--workers", nargs="+", type=int, default=[1], choices=[1, 2])
-    parser.add_argument("--max-batch-size", type=int, default=64, help="keel's and the ceiling's")
+    parser.add_argument(
+        "--max-batch-size", type=int, default=None,
+        help="keel's and the ceiling's (default: 64 for digits, 32 for digits_wide)",
+    )  # fmt: skip
     parser.add_argument("--max-delay-ms", type=float, default=None, help="default: keel's own")
     parser.add_argument("--access-log", action="store_true", help="keel's JSON access log on")
     parser.add_argument("--seconds", type=float, default=None, help="per point (10; 3 quick)")
@@ -499,7 +507,8 @@ def main() -> None:
             points += bench_model(model, ref, args, env, workdir)
     print(
         f"wrk -t1, one row per request, {args.seconds:g} s per point after a {WARMUP_S} s "
-        f"warm-up, median of {args.rounds} round(s); max_batch_size={args.max_batch_size}; "
+        f"warm-up, median of {args.rounds} round(s); "
+        f"max_batch_size={args.max_batch_size or BATCH}; "
         f"cpus={os.cpu_count()}"
     )
     print_table(points)
