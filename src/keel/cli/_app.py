@@ -41,7 +41,7 @@ def _guard(fn: Callable[[], Any]) -> Any:
 
 
 # Each module registers its commands on `app`; the order here is the order of the help panels.
-for _module in ("_run", "_validate", "_registry", "_serve"):
+for _module in ("_run", "_validate", "_data", "_registry", "_serve"):
     importlib.import_module(f"keel.cli.{_module}")
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from keel._config import Config
+from keel.data.checks_config import ChecksConfig
 
 ColumnType = Literal["numeric", "categorical", "image", "text", "ignore"]
 Task = Literal["auto", "classification", "regression"]
@@ -56,3 +57,4 @@ class DataConfig(Config):
         100, ge=2, description="a string column with more distinct values is typed text"
     )
     split: SplitConfig = Field(default_factory=SplitConfig)
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)

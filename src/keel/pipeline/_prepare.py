@@ -16,6 +16,7 @@ from keel.data import (
     load_dataset,
     split_dataset,
 )
+from keel.data._checks import DataCheck, check_dataset
 from keel.spec import Spec
 
 
@@ -40,6 +41,7 @@ class Prepared:
     val: Arrays | None
     test: Arrays
     folds: list[tuple[np.ndarray, np.ndarray]]
+    check: DataCheck | None = None
 
     @property
     def n_outputs(self) -> int:
@@ -71,6 +73,10 @@ def prepare(spec: Spec, base_dir: Path) -> Prepared:
     """
     dataset = load_dataset(spec.data, base_dir=base_dir)
     split = split_dataset(dataset, spec.data.split, spec.seed)
+    check = None
+    if spec.data.checks.enabled:
+        check = check_dataset(dataset, split, spec.data.checks)
+        check.raise_errors()  # a finding set to "error" stops the run here: exit 2
     folds: list[tuple[np.ndarray, np.ndarray]] = []
     if spec.evaluate.cv_folds:
         pool = np.concatenate([split.train, split.val])
@@ -85,4 +91,5 @@ def prepare(spec: Spec, base_dir: Path) -> Prepared:
         val=transform(dataset, pre, target, split.val) if len(split.val) else None,
         test=transform(dataset, pre, target, split.test),
         folds=folds,
+        check=check,
     )

@@ -156,6 +156,18 @@ def run(
             registry.close()
 
 
+def _data_summary(prep: Prepared) -> dict[str, Any]:
+    summary = summarize(prep.dataset, prep.split)
+    if prep.check is not None:
+        found = prep.check.findings
+        summary["checks"] = {
+            "errors": len(prep.check.errors),
+            "warnings": len(prep.check.warnings),
+            "findings": [f"{f.severity}: {f.check}: {f.message}" for f in found] or ["none"],
+        }
+    return summary
+
+
 def _execute(
     loaded: LoadedSpec,
     prep: Prepared,
@@ -219,7 +231,7 @@ def _execute(
             run_dir / "report.html",
             title=spec.report.title or f"{spec.name} — {run_id}",
             spec_text=loaded.text,
-            data_summary=summarize(prep.dataset, prep.split),
+            data_summary=_data_summary(prep),
             history=result.history,
             metrics=metrics,
             diagnosis=diagnosis,
@@ -247,6 +259,8 @@ def _execute(
     )
     if registry is not None:
         out.version = register_run(registry, out, loaded, data_source=spec.data.source).ref
+    if prep.check is not None:
+        write_json_atomic(run_dir / "data_check.json", prep.check.to_dict())
     write_json_atomic(
         run_dir / "metrics.json",
         {**out.to_dict(), "keel_version": __version__, "history": result.history},

@@ -1,0 +1,233 @@
+"""Data checks: what is wrong with a dataset before a model learns it.
+
+Each check measures one thing (duplicates, conflicting labels, train/test leakage, missing values,
+constant columns, class imbalance, outliers) and becomes a :class:`Finding` when it passes its
+threshold; ``[data.checks]`` decides whether a finding warns or stops the run (exit 2). The
+result is JSON-able (``DataCheck.to_dict``) for the report, the run's files and lineage.
+
+Rows are compared by a hash of their values (``pandas.util.hash_pandas_object``), so the checks
+are vectorised and never hold pairs of rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from keel.data.checks_config import ChecksConfig
+from keel.data.types import Dataset, Split
+from keel.errors import DataError
+
+__all__ = ["DataCheck", "Finding", "check_dataset", "row_hashes"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: which check, how bad (``warn``/``error``), a one-line message, how many."""
+
+    check: str
+    severity: str
+    message: str
+    count: int
+    fraction: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check, "severity": self.severity, "message": self.message,
+            "count": self.count, "fraction": round(self.fraction, 6), "details": self.details,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DataCheck:
+    """Every finding, and the measurements behind them (also when nothing was found)."""
+
+    rows: int
+    findings: list[Finding]
+    measured: dict[str, Any]
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warn"]
+
+    def raise_errors(self) -> None:
+        """A DataError naming the first error finding (and how many more), if any."""
+        errors = self.errors
+        if errors:
+            more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise DataError(
+                f"data check {errors[0].check}: {errors[0].message}{more}; fix the data, or set "
+                f'[data.checks] {errors[0].check} = "warn"'
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "findings": [f.to_dict() for f in self.findings],
+            "measured": self.measured,
+        }
+
+
+def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """One uint64 per row over its values (column order as given; NaN equals NaN)."""
+    if frame.shape[1] == 0:
+        return np.zeros(len(frame), dtype=np.uint64)
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy(np.uint64)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.3g}%"
+
+
+class _Checker:
+    def __init__(self, ds: Dataset, split: Split | None, cfg: ChecksConfig) -> None:
+        self.ds = ds
+        self.split = split
+        self.cfg = cfg
+        self.n = len(ds)
+        self.findings: list[Finding] = []
+        self.measured: dict[str, Any] = {}
+        self.features = row_hashes(ds.features)
+
+    def add(self, check: str, message: str, count: int, **details: Any) -> None:
+        severity = getattr(self.cfg, check)
+        if severity != "off":
+            fraction = count / self.n if self.n else 0.0
+            self.findings.append(Finding(check, severity, message, count, fraction, details))
+
+    def duplicates(self) -> None:
+        target = pd.util.hash_pandas_object(self.ds.target, index=False).to_numpy(np.uint64)
+        whole = self.features * np.uint64(1_000_003) ^ target
+        repeats = int(pd.Series(whole).duplicated().sum())
+        self.measured["duplicate_rows"] = repeats
+        if repeats and repeats / self.n > self.cfg.max_duplicates:
+            self.add(
+                "duplicates",
+                f"{repeats} rows ({_pct(repeats / self.n)}) repeat an earlier row exactly; "
+                "they weigh double in training and can leak across the split",
+                repeats,
+            )
+        if self.ds.task != "classification":
+            return
+        frame = pd.DataFrame({"x": self.features, "y": target})
+        labels = frame.groupby("x")["y"].nunique()
+        conflicted = labels[labels > 1].index
+        rows = int(frame["x"].isin(conflicted).sum())
+        self.measured["conflicting_label_rows"] = rows
+        if rows:
+            self.add(
+                "conflicting_labels",
+                f"{len(conflicted)} feature vectors ({rows} rows) appear with different labels",
+                rows,
+                groups=len(conflicted),
+            )
+
+    def leakage(self) -> None:
+        if self.split is None or not len(self.split.test):
+            return
+        train = np.concatenate([self.split.train, self.split.val])
+        seen = np.isin(self.features[self.split.test], self.features[train])
+        leaked = int(seen.sum())
+        tested = len(self.split.test)
+        self.measured["test_rows_in_training"] = leaked
+        if leaked:
+            self.add(
+                "leakage",
+                f"{leaked} of {tested} test rows ({_pct(leaked / tested)}) have the same features "
+                "as a training row; the test score overstates",
+                leaked,
+            )
+
+    def columns(self) -> None:
+        schema = self.ds.schema.columns
+        frame = self.ds.features
+        missing = frame.isna().mean()
+        self.measured["missing"] = {c: round(float(v), 6) for c, v in missing.items() if v > 0}
+        over = missing[missing > self.cfg.max_missing]
+        if len(over):
+            worst = over.idxmax()
+            self.add(
+                "missing",
+                f"{len(over)} column(s) miss more than {_pct(self.cfg.max_missing)} of values; "
+                f"worst {worst!r} misses {_pct(float(over.max()))}",
+                int(frame[over.index].isna().any(axis=1).sum()),
+                columns=sorted(map(str, over.index)),
+            )
+        tabular = [c for c, kind in schema.items() if kind in ("numeric", "categorical", "text")]
+        constant = [c for c in tabular if frame[c].nunique(dropna=True) <= 1]
+        self.measured["constant_columns"] = constant
+        if constant:
+            self.add(
+                "constant_columns",
+                f"{len(constant)} column(s) hold a single value ({', '.join(constant[:5])}); "
+                "they carry no signal",
+                0,
+                columns=constant,
+            )
+        numeric = [c for c, kind in schema.items() if kind == "numeric"]
+        if numeric:
+            self._outliers(frame[numeric])
+
+    def _outliers(self, frame: pd.DataFrame) -> None:
+        x = frame.to_numpy(np.float64, na_value=np.nan)
+        median = np.nanmedian(x, axis=0)
+        mad = np.nanmedian(np.abs(x - median), axis=0) * 1.4826
+        spread = np.where(mad > 0, mad, np.nanstd(x, axis=0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.abs(x - median) / np.where(spread > 0, spread, np.inf)
+        far = np.nan_to_num(z, nan=0.0) > self.cfg.outlier_z
+        rows = int(far.any(axis=1).sum())
+        counts = far.sum(axis=0)
+        per_column = {str(c): int(n) for c, n in zip(frame.columns, counts, strict=True) if n}
+        self.measured["outlier_rows"] = rows
+        self.measured["outliers_by_column"] = per_column
+        if rows and rows / self.n > self.cfg.max_outliers:
+            worst = max(per_column, key=per_column.__getitem__)
+            self.add(
+                "outliers",
+                f"{rows} rows ({_pct(rows / self.n)}) hold a value more than "
+                f"{self.cfg.outlier_z:g} robust deviations out; most in {worst!r}",
+                rows,
+                columns=per_column,
+            )
+
+    def balance(self) -> None:
+        if self.ds.task != "classification":
+            return
+        counts = self.ds.target.value_counts()
+        fractions = {str(c): round(float(counts.get(c, 0)) / self.n, 6) for c in self.ds.classes}
+        self.measured["class_fractions"] = fractions
+        rare = {c: f for c, f in fractions.items() if f < self.cfg.min_class_fraction}
+        if rare:
+            smallest = min(rare, key=rare.__getitem__)
+            largest = max(fractions.values())
+            ratio = largest / rare[smallest] if rare[smallest] else float("inf")
+            self.add(
+                "imbalance",
+                f"class {smallest!r} is {_pct(rare[smallest])} of rows ({ratio:.3g}x rarer than "
+                "the largest); consider class weights or resampling",
+                int(counts.get(smallest, 0)),
+                classes=rare,
+            )
+
+
+def check_dataset(ds: Dataset, split: Split | None, cfg: ChecksConfig | None = None) -> DataCheck:
+    """Run every check on ``ds`` (and its split, for leakage); nothing is changed."""
+    checker = _Checker(ds, split, cfg or ChecksConfig())
+    if checker.n:
+        checker.duplicates()
+        checker.leakage()
+        checker.columns()
+        checker.balance()
+    checker.measured["types"] = dict(ds.schema.columns)
+    return DataCheck(rows=checker.n, findings=checker.findings, measured=checker.measured)

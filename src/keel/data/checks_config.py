@@ -1,0 +1,29 @@
+"""The `[data.checks]` section: which data findings warn, which stop a run, and their thresholds."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from keel._config import Config
+
+Severity = Literal["off", "warn", "error"]
+
+
+class ChecksConfig(Config):
+    """Each check is ``off``, ``warn`` (reported) or ``error`` (exit 2 before training)."""
+
+    enabled: bool = Field(True, description="run the checks as the first stage of `keel run`")
+    duplicates: Severity = Field("warn", description="rows repeated exactly (features + target)")
+    conflicting_labels: Severity = Field("warn", description="same features, different targets")
+    leakage: Severity = Field("warn", description="test rows whose features are in training")
+    missing: Severity = Field("warn", description="a column missing more than max_missing")
+    constant_columns: Severity = Field("warn", description="a column with one value only")
+    imbalance: Severity = Field("warn", description="a class rarer than min_class_fraction")
+    outliers: Severity = Field("warn", description="rows with a value far out (robust z-score)")
+    max_missing: float = Field(0.2, ge=0.0, le=1.0, description="fraction of a column's rows")
+    max_duplicates: float = Field(0.0, ge=0.0, le=1.0, description="fraction of rows tolerated")
+    min_class_fraction: float = Field(0.05, ge=0.0, le=1.0)
+    outlier_z: float = Field(8.0, gt=0.0, description="|x - median| / (1.4826·MAD) above this")
+    max_outliers: float = Field(0.01, ge=0.0, le=1.0, description="fraction of rows tolerated")
