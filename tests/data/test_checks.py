@@ -144,3 +144,19 @@ def test_bbc_corpus_loads_as_text_and_its_duplicates_are_found():
     result = check_dataset(ds, split_dataset(ds, cfg.split, 0), cfg.checks)
     found = {f.check: f for f in result.findings}
     assert found["duplicates"].count == 98  # the corpus repeats 98 articles word for word
+
+
+def test_findings_reach_the_registered_lineage(tmp_path):
+    import keel
+    from keel.registry import RegistrySettings, open_registry
+
+    _planted(tmp_path)
+    (tmp_path / "warn.toml").write_text(SPEC.format(severity="warn"))
+    settings = RegistrySettings(home=str(tmp_path / "home"), user="tester")
+    result = keel.run(tmp_path / "warn.toml", quiet=True, settings=settings)
+    with open_registry(settings, create=False) as registry:
+        data = registry.get(result.version).manifest.lineage["data"]
+    assert data["checks"]["findings"]["duplicates"] == 5
+    assert data["checks"]["errors"] == 0 and data["checks"]["warnings"] >= 2
+    written = json.loads((result.run_dir / "data_check.json").read_text())
+    assert written["measured"]["duplicate_rows"] == 5

@@ -51,10 +51,11 @@ def lineage(
     run_id: str,
     actor: str,
     parent: str | None = None,
+    data_extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The lineage block of a manifest."""
     return {
-        "data": {"digest": data_digest, "source": data_source},
+        "data": {"digest": data_digest, "source": data_source, **(data_extra or {})},
         "spec_sha256": hashlib.sha256(spec_text.encode()).hexdigest(),
         "code": git_commit(spec_dir),
         "libraries": library_versions(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,18 @@ class Prepared:
     test: Arrays
     folds: list[tuple[np.ndarray, np.ndarray]]
     check: DataCheck | None = None
+
+    def lineage(self) -> dict[str, Any]:
+        """What lineage records of the data's checks: counts only, never values."""
+        if self.check is None:
+            return {}
+        return {
+            "checks": {
+                "errors": len(self.check.errors),
+                "warnings": len(self.check.warnings),
+                "findings": {f.check: f.count for f in self.check.findings},
+            }
+        }
 
     @property
     def n_outputs(self) -> int:

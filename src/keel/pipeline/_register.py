@@ -45,5 +45,6 @@ def register_run(
             seed=loaded.spec.seed,
             run_id=result.run_id,
             actor=registry.actor,
+            data_extra=result.data_lineage,
         ),
     )

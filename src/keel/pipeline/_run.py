@@ -48,6 +48,7 @@ class RunResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int = 0
     data_digest: str = ""
+    data_lineage: dict[str, Any] = field(default_factory=dict)  # checks (and repairs) of the data
     parameters: int = 0
     seconds: float = 0.0
     gates: list[dict[str, Any]] = field(default_factory=list)
@@ -252,6 +253,7 @@ def _execute(
         history=result.history,
         best_epoch=result.best_epoch,
         data_digest=prep.dataset.digest,
+        data_lineage=prep.lineage(),
         parameters=count_parameters(result.model),
         seconds=time.perf_counter() - started,
         gates=_gates(loaded, metrics),
