@@ -15,7 +15,7 @@ from keel.data._sources import RawTable, open_source
 from keel.data._suggest import did_you_mean, listing, short
 from keel.data.config import DataConfig
 from keel.data.types import ColumnKind, Dataset, Schema, TaskKind
-from keel.errors import DataError
+from keel.errors import DataError, SpecError
 
 __all__ = ["infer_task", "load_dataset"]
 
@@ -136,13 +136,32 @@ def _classes(target: pd.Series, task: TaskKind) -> list[str]:
     return classes
 
 
+def _drop_identifiers(frame: pd.DataFrame, target: str, cfg: DataConfig) -> pd.DataFrame:
+    """``[data.pii] drop``: identifier columns leave before typing, so no step ever sees them."""
+    drop = cfg.pii.drop if cfg.pii.enabled else []
+    if not drop:
+        return frame
+    if target in drop:
+        raise SpecError(
+            f"[data.pii] drop names the target column {target!r}; drop only identifier columns"
+        )
+    columns = [str(c) for c in frame.columns]
+    missing = [c for c in drop if c not in columns]
+    if missing:
+        raise DataError(
+            f"[data.pii] drop names column {missing[0]!r}, which {cfg.source!r} does not have"
+            f"{did_you_mean(missing[0], columns)}; its columns are {listing(columns)}"
+        )
+    return frame.drop(columns=drop)
+
+
 def load_dataset(cfg: DataConfig, *, base_dir: Path) -> Dataset:
     """Read ``cfg.source`` (paths relative to ``base_dir``), type and check it."""
     raw = open_source(cfg.source, Path(base_dir))
     if len(raw.frame) == 0:
         raise DataError(f"data source {cfg.source!r} has no rows; point [data] source at data")
     target_name = _target_name(raw, cfg)
-    frame = raw.frame.reset_index(drop=True)
+    frame = _drop_identifiers(raw.frame.reset_index(drop=True), target_name, cfg)
     features, kinds = type_columns(frame, target_name, raw.kinds, cfg)
     if not kinds:
         raise DataError(

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from keel._config import Config
 from keel.data.checks_config import ChecksConfig
+from keel.data.pii.config import PiiConfig
 
 ColumnType = Literal["numeric", "categorical", "image", "text", "ignore"]
 Task = Literal["auto", "classification", "regression"]
@@ -58,3 +59,4 @@ class DataConfig(Config):
     )
     split: SplitConfig = Field(default_factory=SplitConfig)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
+    pii: PiiConfig = Field(default_factory=PiiConfig)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from keel.data import (
     split_dataset,
 )
 from keel.data._checks import DataCheck, check_dataset
+from keel.data.pii import PiiConfig, PiiReport, scrub_frame
 from keel.spec import Spec
 
 
@@ -43,18 +45,20 @@ class Prepared:
     test: Arrays
     folds: list[tuple[np.ndarray, np.ndarray]]
     check: DataCheck | None = None
+    pii: PiiReport | None = None
 
     def lineage(self) -> dict[str, Any]:
-        """What lineage records of the data's checks: counts only, never values."""
-        if self.check is None:
-            return {}
-        return {
-            "checks": {
+        """What lineage records of the data's checks and repairs: counts only, never values."""
+        out: dict[str, Any] = {}
+        if self.check is not None:
+            out["checks"] = {
                 "errors": len(self.check.errors),
                 "warnings": len(self.check.warnings),
                 "findings": {f.check: f.count for f in self.check.findings},
             }
-        }
+        if self.pii is not None:
+            out["pii"] = self.pii.to_dict()
+        return out
 
     @property
     def n_outputs(self) -> int:
@@ -79,12 +83,25 @@ def transform(
     return Arrays(rows=rows, x=x, y=y)
 
 
+def scrub_dataset(dataset: Dataset, cfg: PiiConfig) -> tuple[Dataset, PiiReport]:
+    """``[data.pii]`` applied to the features: personal data masked, redacted or pseudonymised
+    (the HMAC key comes from the environment, read here at the edge). Identifier columns were
+    dropped by :func:`load_dataset`, before typing; the report lists them."""
+    features, report = scrub_frame(
+        dataset.features, cfg.model_copy(update={"drop": []}), env=os.environ
+    )
+    return replace(dataset, features=features), replace(report, dropped=list(cfg.drop))
+
+
 def prepare(spec: Spec, base_dir: Path) -> Prepared:
     """Load, check and split the data; fit preprocessing on the training split; plan the CV folds.
 
     Everything that can fail because of the user's data fails here, before anything is written.
     """
     dataset = load_dataset(spec.data, base_dir=base_dir)
+    pii = None
+    if spec.data.pii.enabled:  # before the split and the checks: nothing downstream sees raw PII
+        dataset, pii = scrub_dataset(dataset, spec.data.pii)
     split = split_dataset(dataset, spec.data.split, spec.seed)
     check = None
     if spec.data.checks.enabled:
@@ -105,4 +122,5 @@ def prepare(spec: Spec, base_dir: Path) -> Prepared:
         test=transform(dataset, pre, target, split.test),
         folds=folds,
         check=check,
+        pii=pii,
     )

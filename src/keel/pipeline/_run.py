@@ -166,6 +166,14 @@ def _data_summary(prep: Prepared) -> dict[str, Any]:
             "warnings": len(prep.check.warnings),
             "findings": [f"{f.severity}: {f.check}: {f.message}" for f in found] or ["none"],
         }
+    if prep.pii is not None:
+        pii = prep.pii.to_dict()
+        summary["personal data"] = {
+            "found": pii["found"] or "none",
+            "rows touched": pii["rows_touched"],
+            "dropped columns": pii["dropped"] or "none",
+            "actions": pii["actions"],
+        }
     return summary
 
 
