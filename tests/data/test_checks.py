@@ -81,7 +81,7 @@ def test_severity_error_stops_and_off_silences(tmp_path):
     with pytest.raises(DataError, match=r"data check duplicates: 5 rows .* = \"warn\""):
         strict.raise_errors()
     _, _, quiet = _check(
-        tmp_path, duplicates="off", conflicting_labels="off", missing="off",
+        tmp_path, duplicates="off", near_duplicates="off", conflicting_labels="off", missing="off",
         constant_columns="off", imbalance="off", outliers="off", leakage="off",
     )  # fmt: skip
     assert quiet.findings == []
@@ -160,3 +160,19 @@ def test_findings_reach_the_registered_lineage(tmp_path):
     assert data["checks"]["errors"] == 0 and data["checks"]["warnings"] >= 2
     written = json.loads((result.run_dir / "data_check.json").read_text())
     assert written["measured"]["duplicate_rows"] == 5
+
+
+def test_dedup_before_the_split_leaves_nothing_to_leak():
+    from keel.pipeline._prepare import clean
+    from keel.spec import load_spec
+
+    loaded = load_spec(Path(__file__).parents[2] / "examples" / "bbc.toml")
+    cleaned = clean(loaded.spec, loaded.base_dir)
+    report = cleaned.dedup
+    assert report is not None and report.rows_in == 2225
+    assert report.exact_removed == 101 and report.near_removed >= 50
+    assert len(cleaned.dataset) == report.rows_out == 2225 - len(report.removed)
+    assert cleaned.check is not None
+    assert cleaned.check.measured["test_rows_in_training"] == 0
+    assert cleaned.check.measured["near_duplicate_rows"] == 0
+    assert len(report.digest) == 64

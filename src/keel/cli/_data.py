@@ -30,18 +30,23 @@ def check(
     outliers. Writes data_check.json under .keel/checks/; exit 2 when a check set to "error"
     finds something."""
     from keel._io import write_json_atomic
-    from keel.data import load_dataset, split_dataset, summarize
+    from keel.data import summarize
     from keel.data._checks import check_dataset
+    from keel.pipeline._prepare import clean
     from keel.spec import load_spec
     from keel.workspace import Workspace
 
     def run() -> tuple[dict[str, Any], Path, Any]:
         loaded = load_spec(spec)
         s = loaded.spec
-        dataset = load_dataset(s.data, base_dir=loaded.base_dir)
-        split = split_dataset(dataset, s.data.split, s.seed)
-        result = check_dataset(dataset, split, s.data.checks)
+        cleaned = clean(s, loaded.base_dir)
+        dataset, split = cleaned.dataset, cleaned.split
+        result = cleaned.check or check_dataset(dataset, split, s.data.checks)
         doc = {"spec": str(spec), "summary": summarize(dataset, split), **result.to_dict()}
+        if cleaned.pii is not None:
+            doc["pii"] = cleaned.pii.to_dict()
+        if cleaned.dedup is not None:
+            doc["dedup"] = cleaned.dedup.to_lineage()
         folder = Workspace.find().root / "checks"
         path = folder / f"{s.name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
         write_json_atomic(path, doc)
@@ -63,6 +68,16 @@ def _print(doc: dict[str, Any], path: Path) -> None:
         f"{escape(summary['name'])}: {doc['rows']} rows, task {summary['task']}, "
         f"types {', '.join(f'{k} {v}' for k, v in summary['kinds'].items() if v)}"
     )
+    if "dedup" in doc:
+        d = doc["dedup"]
+        out.print(
+            f"removed before the split: {d['exact_removed']} exact and {d['near_removed']} near "
+            f"duplicates ({d['rows_in']} → {d['rows_out']} rows)"
+        )
+    if "pii" in doc:
+        found = doc["pii"]["found"]
+        listed = ", ".join(f"{k} {v}" for k, v in found.items() if v) or "none"
+        out.print(f"personal data scrubbed: {listed}; dropped: {doc['pii']['dropped'] or 'none'}")
     if not doc["findings"]:
         out.print("[green]no findings[/]")
     else:

@@ -132,6 +132,27 @@ class _Checker:
                 groups=len(conflicted),
             )
 
+    def near(self) -> None:
+        """Near duplicates among rows that are not exact copies (text, or tabular rows)."""
+        kinds = self.ds.schema.columns
+        if not kinds or "image" in kinds.values():
+            return  # pixels: exact checks only
+        from keel.data._dedup import dedup
+
+        texts = self.ds.schema.of_kind("text")
+        data = self.ds.features[texts[0]] if len(texts) == 1 else self.ds.features
+        _, report = dedup(data, near=True, threshold=self.cfg.near_threshold)
+        self.measured["near_duplicate_rows"] = report.near_removed
+        if report.near_removed:
+            self.add(
+                "near_duplicates",
+                f"{report.near_removed} rows ({_pct(report.near_removed / self.n)}) nearly repeat "
+                f"another (similarity >= {report.threshold:g}); [data.dedup] near = true removes "
+                "them before the split",
+                report.near_removed,
+                clusters=report.clusters,
+            )
+
     def leakage(self) -> None:
         if self.split is None or not len(self.split.test):
             return
@@ -226,6 +247,7 @@ def check_dataset(ds: Dataset, split: Split | None, cfg: ChecksConfig | None = N
     checker = _Checker(ds, split, cfg or ChecksConfig())
     if checker.n:
         checker.duplicates()
+        checker.near()
         checker.leakage()
         checker.columns()
         checker.balance()

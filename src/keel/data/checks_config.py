@@ -16,12 +16,19 @@ class ChecksConfig(Config):
 
     enabled: bool = Field(True, description="run the checks as the first stage of `keel run`")
     duplicates: Severity = Field("warn", description="rows repeated exactly (features + target)")
+    near_duplicates: Severity = Field("warn", description="rows nearly repeating another")
     conflicting_labels: Severity = Field("warn", description="same features, different targets")
     leakage: Severity = Field("warn", description="test rows whose features are in training")
     missing: Severity = Field("warn", description="a column missing more than max_missing")
     constant_columns: Severity = Field("warn", description="a column with one value only")
     imbalance: Severity = Field("warn", description="a class rarer than min_class_fraction")
     outliers: Severity = Field("warn", description="rows with a value far out (robust z-score)")
+    near_threshold: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="similarity for near_duplicates; default 0.8 texts, 0.9 rows",
+    )
     max_missing: float = Field(0.2, ge=0.0, le=1.0, description="fraction of a column's rows")
     max_duplicates: float = Field(0.0, ge=0.0, le=1.0, description="fraction of rows tolerated")
     min_class_fraction: float = Field(0.05, ge=0.0, le=1.0)

@@ -31,6 +31,20 @@ class SplitConfig(Config):
         return self
 
 
+class DedupConfig(Config):
+    """``[data.dedup]``: duplicates removed before the split, so none can leak across it."""
+
+    exact: bool = Field(False, description="drop rows (or texts) equal after normalising")
+    near: bool = Field(False, description="also drop near duplicates (MinHash + LSH)")
+    threshold: float | None = Field(
+        None, gt=0.0, le=1.0, description="Jaccard similarity; default 0.8 texts, 0.9 rows"
+    )
+    shingle: Literal["char", "word"] = "char"
+    k: int = Field(5, ge=1, le=64, description="shingle length in characters or words")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash signature length")
+    bins: int = Field(20, ge=2, le=1000, description="quantile bins for numeric columns")
+
+
 class DataConfig(Config):
     """Where the data comes from, how its columns are typed, and how it is split and encoded."""
 
@@ -58,5 +72,6 @@ class DataConfig(Config):
         100, ge=2, description="a string column with more distinct values is typed text"
     )
     split: SplitConfig = Field(default_factory=SplitConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)

@@ -19,6 +19,8 @@ from keel.data import (
     split_dataset,
 )
 from keel.data._checks import DataCheck, check_dataset
+from keel.data._dedup import DedupReport, dedup
+from keel.data.config import DedupConfig
 from keel.data.pii import PiiConfig, PiiReport, scrub_frame
 from keel.spec import Spec
 
@@ -46,6 +48,7 @@ class Prepared:
     folds: list[tuple[np.ndarray, np.ndarray]]
     check: DataCheck | None = None
     pii: PiiReport | None = None
+    dedup: DedupReport | None = None
 
     def lineage(self) -> dict[str, Any]:
         """What lineage records of the data's checks and repairs: counts only, never values."""
@@ -58,6 +61,8 @@ class Prepared:
             }
         if self.pii is not None:
             out["pii"] = self.pii.to_dict()
+        if self.dedup is not None:
+            out["dedup"] = self.dedup.to_lineage()
         return out
 
     @property
@@ -93,20 +98,62 @@ def scrub_dataset(dataset: Dataset, cfg: PiiConfig) -> tuple[Dataset, PiiReport]
     return replace(dataset, features=features), replace(report, dropped=list(cfg.drop))
 
 
+def dedup_dataset(dataset: Dataset, cfg: DedupConfig, seed: int) -> tuple[Dataset, DedupReport]:
+    """Rows whose features repeat an earlier row (exactly, or nearly with ``near``) removed.
+
+    A dataset with one text column is compared by its text; any other by whole rows. The
+    dataset keeps its source digest; lineage records what was removed (counts and a digest)."""
+    texts = dataset.schema.of_kind("text")
+    data = dataset.features[texts[0]] if len(texts) == 1 else dataset.features
+    keep, report = dedup(
+        data, near=cfg.near, threshold=cfg.threshold, shingle=cfg.shingle, k=cfg.k,
+        num_perm=cfg.num_perm, bins=cfg.bins, seed=seed,
+    )  # fmt: skip
+    if keep.all():
+        return dataset, report
+    rows = np.flatnonzero(keep)
+    features = dataset.features.iloc[rows].reset_index(drop=True)
+    target = dataset.target.iloc[rows].reset_index(drop=True)
+    return replace(dataset, features=features, target=target), report
+
+
+@dataclass
+class Cleaned:
+    """The data as the model will see it: loaded, scrubbed, deduplicated, split, checked."""
+
+    dataset: Dataset
+    split: Split
+    pii: PiiReport | None
+    dedup: DedupReport | None
+    check: DataCheck | None
+
+
+def clean(spec: Spec, base_dir: Path) -> Cleaned:
+    """Load → drop identifiers and scrub personal data → remove duplicates → split → check.
+
+    ``keel data check`` and ``keel run`` share this path; the caller decides what an ``error``
+    finding does (``DataCheck.raise_errors``)."""
+    dataset = load_dataset(spec.data, base_dir=base_dir)
+    pii = None
+    if spec.data.pii.enabled:  # before the split and the checks: nothing downstream sees raw PII
+        dataset, pii = scrub_dataset(dataset, spec.data.pii)
+    removed = None
+    if spec.data.dedup.exact or spec.data.dedup.near:  # before the split: nothing leaks across
+        dataset, removed = dedup_dataset(dataset, spec.data.dedup, spec.seed)
+    split = split_dataset(dataset, spec.data.split, spec.seed)
+    check = check_dataset(dataset, split, spec.data.checks) if spec.data.checks.enabled else None
+    return Cleaned(dataset, split, pii, removed, check)
+
+
 def prepare(spec: Spec, base_dir: Path) -> Prepared:
     """Load, check and split the data; fit preprocessing on the training split; plan the CV folds.
 
     Everything that can fail because of the user's data fails here, before anything is written.
     """
-    dataset = load_dataset(spec.data, base_dir=base_dir)
-    pii = None
-    if spec.data.pii.enabled:  # before the split and the checks: nothing downstream sees raw PII
-        dataset, pii = scrub_dataset(dataset, spec.data.pii)
-    split = split_dataset(dataset, spec.data.split, spec.seed)
-    check = None
-    if spec.data.checks.enabled:
-        check = check_dataset(dataset, split, spec.data.checks)
-        check.raise_errors()  # a finding set to "error" stops the run here: exit 2
+    cleaned = clean(spec, base_dir)
+    if cleaned.check is not None:
+        cleaned.check.raise_errors()  # a finding set to "error" stops the run here: exit 2
+    dataset, split = cleaned.dataset, cleaned.split
     folds: list[tuple[np.ndarray, np.ndarray]] = []
     if spec.evaluate.cv_folds:
         pool = np.concatenate([split.train, split.val])
@@ -121,6 +168,7 @@ def prepare(spec: Spec, base_dir: Path) -> Prepared:
         val=transform(dataset, pre, target, split.val) if len(split.val) else None,
         test=transform(dataset, pre, target, split.test),
         folds=folds,
-        check=check,
-        pii=pii,
+        check=cleaned.check,
+        pii=cleaned.pii,
+        dedup=cleaned.dedup,
     )

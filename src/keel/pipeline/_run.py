@@ -166,6 +166,12 @@ def _data_summary(prep: Prepared) -> dict[str, Any]:
             "warnings": len(prep.check.warnings),
             "findings": [f"{f.severity}: {f.check}: {f.message}" for f in found] or ["none"],
         }
+    if prep.dedup is not None:
+        d = prep.dedup.to_lineage()
+        summary["duplicates removed"] = {
+            "exact": d["exact_removed"], "near": d["near_removed"],
+            "rows": f"{d['rows_in']} → {d['rows_out']}", "digest": d["digest"][:16],
+        }  # fmt: skip
     if prep.pii is not None:
         pii = prep.pii.to_dict()
         summary["personal data"] = {
