@@ -10,7 +10,7 @@ import math
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from .conftest import Models, copy_workspace
@@ -98,6 +98,9 @@ _VALUE = st.one_of(
 
 
 @FUZZ
+@example(rows=[{"age": 30.0, "income": 50.0, "city": "nice"}])  # answered: 200
+@example(rows=[{"age": 30.0, "income": 50.0, "city": "nice", "zip": 1}])  # unknown feature: 422
+@example(rows=[{"age": float("nan"), "income": 50.0, "city": "nice"}])  # NaN literal: 400
 @given(
     rows=st.lists(
         st.dictionaries(
