@@ -35,9 +35,31 @@ def _most_frequent(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _scaling(x: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(center, scale)`` fitted on training rows: the block computes ``(x - center) / scale``.
+
+    standard: mean and standard deviation; minmax: minimum and range (to [0, 1]); robust: median
+    and interquartile range (outliers do not set the scale); none: 0 and 1. A column with no
+    spread keeps scale 1, so it maps to a constant, never NaN."""
+    n = x.shape[1]
+    if how == "none" or len(x) == 0:
+        return np.zeros(n), np.ones(n)
+    if how == "minmax":
+        center = x.min(axis=0)
+        spread = x.max(axis=0) - center
+    elif how == "robust":
+        center = np.median(x, axis=0)
+        q1, q3 = np.percentile(x, [25, 75], axis=0)
+        spread = q3 - q1
+    else:
+        center = x.mean(axis=0)
+        spread = x.std(axis=0)
+    return center, np.where(spread > 0, spread, 1.0)
+
+
 @dataclass
 class NumericBlock:
-    """Numbers, imputed with training statistics, then standardised with training mean/std."""
+    """Numbers, imputed with training statistics, then scaled with training statistics."""
 
     columns: list[str]
     fill: np.ndarray  # per-column value for a missing entry (used only when impute)
@@ -63,12 +85,7 @@ class NumericBlock:
         fill = np.where(np.isnan(fill), 0.0, fill)
         if gaps.any():
             x = np.where(gaps, fill, x)
-        if cfg.scaling == "standard":
-            mean = x.mean(axis=0)
-            std = x.std(axis=0)
-            scale = np.where(std > 0, std, 1.0)  # a constant column maps to 0, not NaN
-        else:
-            mean, scale = np.zeros(len(columns)), np.ones(len(columns))
+        mean, scale = _scaling(x, cfg.scaling)
         return cls(columns, fill, mean, scale, impute)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:

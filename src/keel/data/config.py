@@ -45,6 +45,15 @@ class DedupConfig(Config):
     bins: int = Field(20, ge=2, le=1000, description="quantile bins for numeric columns")
 
 
+class BalanceConfig(Config):
+    """``[data.balance]``: resample the training split to equal class counts (classification)."""
+
+    method: Literal["none", "oversample", "undersample", "smote"] = Field(
+        "none", description="repeat minority rows, drop majority rows, or SMOTE (imbalanced-learn)"
+    )
+    k_neighbors: int = Field(5, ge=1, le=100, description="SMOTE's neighbours per new row")
+
+
 class DataConfig(Config):
     """Where the data comes from, how its columns are typed, and how it is split and encoded."""
 
@@ -61,7 +70,9 @@ class DataConfig(Config):
     )
     missing: Literal["error", "drop", "impute"] = "error"
     impute: Literal["mean", "median", "most_frequent"] = "median"
-    scaling: Literal["standard", "none"] = "standard"
+    scaling: Literal["standard", "minmax", "robust", "none"] = Field(
+        "standard", description="numeric columns: mean/std, to [0, 1], median/IQR, or as they are"
+    )
     categorical: Literal["onehot", "ordinal"] = "onehot"
     image_shape: tuple[int, int, int] | None = Field(
         None, description="(channels, height, width) of image columns; known for builtin sets"
@@ -73,5 +84,6 @@ class DataConfig(Config):
     )
     split: SplitConfig = Field(default_factory=SplitConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
+    balance: BalanceConfig = Field(default_factory=BalanceConfig)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)

@@ -8,7 +8,7 @@ from rich.progress import Progress
 from keel.evaluate import summarize_cv
 from keel.models import build_model
 from keel.pipeline._artifacts import make_predictor, measure
-from keel.pipeline._prepare import Prepared, fit_arrays, transform
+from keel.pipeline._prepare import Prepared, balanced, fit_arrays, transform
 from keel.spec import Spec
 from keel.train import train
 
@@ -32,7 +32,10 @@ def cross_validate(prep: Prepared, spec: Spec, *, epochs: int, quiet: bool) -> d
         job = bar.add_task("cross-validation", total=len(prep.folds))
         for fold, (fit_rows, held_rows) in enumerate(prep.folds):
             pre, target = fit_arrays(prep.dataset, spec, fit_rows)
-            fit = transform(prep.dataset, pre, target, fit_rows)
+            fit, _ = balanced(  # each fold balances its own training rows only
+                transform(prep.dataset, pre, target, fit_rows), spec, prep.dataset,
+                pre.input_spec.kind, spec.seed + fold + 1,
+            )  # fmt: skip
             held = transform(prep.dataset, pre, target, held_rows)
             torch.manual_seed(spec.seed + fold + 1)
             model = build_model(spec.model, pre.input_spec, prep.n_outputs)

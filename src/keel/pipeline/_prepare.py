@@ -18,6 +18,7 @@ from keel.data import (
     load_dataset,
     split_dataset,
 )
+from keel.data._balance import BalanceReport, balance
 from keel.data._checks import DataCheck, check_dataset
 from keel.data._dedup import DedupReport, dedup
 from keel.data.config import DedupConfig
@@ -49,6 +50,7 @@ class Prepared:
     check: DataCheck | None = None
     pii: PiiReport | None = None
     dedup: DedupReport | None = None
+    balance: BalanceReport | None = None
 
     def lineage(self) -> dict[str, Any]:
         """What lineage records of the data's checks and repairs: counts only, never values."""
@@ -63,6 +65,8 @@ class Prepared:
             out["pii"] = self.pii.to_dict()
         if self.dedup is not None:
             out["dedup"] = self.dedup.to_lineage()
+        if self.balance is not None and self.balance.method != "none":
+            out["balance"] = self.balance.to_dict(self.dataset.classes)
         return out
 
     @property
@@ -96,6 +100,17 @@ def scrub_dataset(dataset: Dataset, cfg: PiiConfig) -> tuple[Dataset, PiiReport]
         dataset.features, cfg.model_copy(update={"drop": []}), env=os.environ
     )
     return replace(dataset, features=features), replace(report, dropped=list(cfg.drop))
+
+
+def balanced(
+    arrays: Arrays, spec: Spec, dataset: Dataset, kind: str, seed: int
+) -> tuple[Arrays, BalanceReport]:
+    """``[data.balance]`` applied to training arrays (the main split's, or a CV fold's)."""
+    x, y, rows, report = balance(
+        arrays.x, arrays.y, spec.data.balance, task=dataset.task, kind=kind, seed=seed
+    )
+    source = np.where(rows >= 0, arrays.rows[np.maximum(rows, 0)], -1)
+    return Arrays(rows=source, x=x, y=y), report
 
 
 def dedup_dataset(dataset: Dataset, cfg: DedupConfig, seed: int) -> tuple[Dataset, DedupReport]:
@@ -159,16 +174,20 @@ def prepare(spec: Spec, base_dir: Path) -> Prepared:
         pool = np.concatenate([split.train, split.val])
         folds = kfold(dataset, spec.evaluate.cv_folds, spec.seed, rows=pool)
     pre, target = fit_arrays(dataset, spec, split.train)
+    train, report = balanced(
+        transform(dataset, pre, target, split.train), spec, dataset, pre.input_spec.kind, spec.seed
+    )
     return Prepared(
         dataset=dataset,
         split=split,
         preprocessor=pre,
         target=target,
-        train=transform(dataset, pre, target, split.train),
+        train=train,
         val=transform(dataset, pre, target, split.val) if len(split.val) else None,
         test=transform(dataset, pre, target, split.test),
         folds=folds,
         check=cleaned.check,
         pii=cleaned.pii,
         dedup=cleaned.dedup,
+        balance=report,
     )

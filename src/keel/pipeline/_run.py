@@ -172,6 +172,12 @@ def _data_summary(prep: Prepared) -> dict[str, Any]:
             "exact": d["exact_removed"], "near": d["near_removed"],
             "rows": f"{d['rows_in']} → {d['rows_out']}", "digest": d["digest"][:16],
         }  # fmt: skip
+    if prep.balance is not None and prep.balance.method != "none":
+        b = prep.balance.to_dict(prep.dataset.classes)
+        summary["training rows balanced"] = {
+            "method": b["method"], "before": b["before"], "after": b["after"],
+            "synthetic rows": b["synthetic"],
+        }  # fmt: skip
     if prep.pii is not None:
         pii = prep.pii.to_dict()
         summary["personal data"] = {
