@@ -15,6 +15,7 @@ import pandas as pd
 
 from keel.data._blocks import Arrays, Block, Meta
 from keel.data._media import ImageBlock, TextBlock
+from keel.data._select import FeatureStep
 from keel.data._suggest import listing
 from keel.data._tabular import CategoricalBlock, NumericBlock
 from keel.data.config import DataConfig
@@ -70,8 +71,10 @@ def _blocks(features: pd.DataFrame, schema: Schema, cfg: DataConfig) -> list[Blo
     return blocks
 
 
-def _spec(blocks: list[Block]) -> InputSpec:
+def _spec(blocks: list[Block], step: FeatureStep | None = None) -> InputSpec:
     first = blocks[0]
+    if step is not None:
+        return InputSpec("tabular", (step.width,))
     if isinstance(first, ImageBlock):
         return InputSpec("image", first.shape)
     if isinstance(first, TextBlock):
@@ -79,22 +82,55 @@ def _spec(blocks: list[Block]) -> InputSpec:
     return InputSpec("tabular", (sum(len(b.feature_names) for b in blocks),))
 
 
+def _raw_scale(block: Block) -> np.ndarray:
+    """Per encoded column, what the scaled value is multiplied by to get the raw spread back."""
+    if isinstance(block, NumericBlock):
+        return np.asarray(block.scale)
+    return np.ones(len(block.feature_names))
+
+
 class Preprocessor:
     """Fitted feature encoding; build it with :meth:`fit` or :meth:`from_state`."""
 
-    def __init__(self, blocks: list[Block]) -> None:
+    def __init__(self, blocks: list[Block], step: FeatureStep | None = None) -> None:
         if not blocks:
             raise DataError("there are no feature columns to preprocess; type at least one column")
         self._blocks = blocks
-        self._spec = _spec(blocks)
+        self._step = step  # [data.features]: selection / PCA after encoding
+        self._spec = _spec(blocks, step)
 
     @classmethod
-    def fit(cls, features: pd.DataFrame, schema: Schema, cfg: DataConfig) -> Preprocessor:
-        """Fit on ``features`` (the training rows only) typed by ``schema``."""
+    def fit(
+        cls,
+        features: pd.DataFrame,
+        schema: Schema,
+        cfg: DataConfig,
+        *,
+        target: np.ndarray | None = None,
+        task: str = "classification",
+        seed: int = 0,
+    ) -> Preprocessor:
+        """Fit on ``features`` (the training rows only) typed by ``schema``; ``target`` (the
+        encoded training target) is needed by ``[data.features] select_k`` only."""
         _require(features, list(schema.columns))
         if len(features) == 0:
             raise DataError("cannot fit the preprocessing on 0 rows; the training split is empty")
-        return cls(_blocks(features, schema, cfg))
+        plain = cls(_blocks(features, schema, cfg))
+        if not cfg.features.active:
+            return plain
+        if plain.input_spec.kind != "tabular":
+            raise DataError(
+                f"[data.features] selects tabular columns; this data gives {plain.input_spec.kind}"
+                " input: remove the [data.features] section"
+            )
+        scale = np.concatenate(  # undo numeric scaling for the variance test
+            [_raw_scale(b) for b in plain._blocks]
+        )
+        names = plain.feature_names
+        step = FeatureStep.fit(
+            plain.transform(features), names, cfg.features, target, task, seed, scale
+        )
+        return cls(plain._blocks, step)
 
     @property
     def input_spec(self) -> InputSpec:
@@ -107,6 +143,8 @@ class Preprocessor:
 
     @property
     def feature_names(self) -> list[str]:
+        if self._step is not None:
+            return list(self._step.names)
         return [name for b in self._blocks for name in b.feature_names]
 
     def transform(self, features: pd.DataFrame) -> np.ndarray:
@@ -117,7 +155,8 @@ class Preprocessor:
         """
         _require(features, self.columns)
         parts = [b.transform(features) for b in self._blocks]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        x = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        return x if self._step is None else self._step.apply(x)
 
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """JSON-able metadata and named arrays (``<block>.<name>``) that rebuild this object."""
@@ -132,7 +171,14 @@ class Preprocessor:
             "shape": list(self._spec.shape),
             "vocab_size": self._spec.vocab_size,
         }
-        return {"format": FORMAT, "input": spec, "blocks": metas}, arrays
+        state: dict[str, Any] = {"format": FORMAT, "input": spec, "blocks": metas}
+        if self._step is not None:
+            step_meta, step_arrays = self._step.state()
+            state["features"] = step_meta
+            arrays.update(
+                {f"features.{k}": np.ascontiguousarray(v) for k, v in step_arrays.items()}
+            )
+        return state, arrays
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Preprocessor:
@@ -151,7 +197,11 @@ class Preprocessor:
                 k[len(prefix) :]: np.asarray(v) for k, v in arrays.items() if k.startswith(prefix)
             }
             blocks.append(BLOCKS[kind].from_state(block_meta, named))
-        return cls(blocks)
+        step = None
+        if meta.get("features") is not None:
+            named = {k[9:]: np.asarray(v) for k, v in arrays.items() if k.startswith("features.")}
+            step = FeatureStep.from_state(meta["features"], named)
+        return cls(blocks, step)
 
     def __repr__(self) -> str:
         spec = self._spec

@@ -54,6 +54,22 @@ class BalanceConfig(Config):
     k_neighbors: int = Field(5, ge=1, le=100, description="SMOTE's neighbours per new row")
 
 
+class FeaturesConfig(Config):
+    """``[data.features]``: keep fewer encoded columns (tabular inputs), fitted on training rows."""
+
+    variance_threshold: float | None = Field(
+        None, ge=0.0, description="drop encoded columns whose variance is not above this"
+    )
+    select_k: int | None = Field(
+        None, ge=1, description="keep the k columns with the most mutual information"
+    )
+    pca: int | None = Field(None, ge=1, description="project onto this many principal components")
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in (self.variance_threshold, self.select_k, self.pca))
+
+
 class DataConfig(Config):
     """Where the data comes from, how its columns are typed, and how it is split and encoded."""
 
@@ -85,5 +101,6 @@ class DataConfig(Config):
     split: SplitConfig = Field(default_factory=SplitConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     balance: BalanceConfig = Field(default_factory=BalanceConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)

@@ -79,8 +79,11 @@ def fit_arrays(
 ) -> tuple[Preprocessor, TargetEncoder]:
     """Fit the feature and target transforms on ``fit_rows`` only."""
     features = dataset.features.iloc[fit_rows]
-    pre = Preprocessor.fit(features, dataset.schema, spec.data)
     target = TargetEncoder.fit(dataset.target.iloc[fit_rows], dataset.task, dataset.classes)
+    y = target.encode(dataset.target.iloc[fit_rows]) if spec.data.features.select_k else None
+    pre = Preprocessor.fit(
+        features, dataset.schema, spec.data, target=y, task=dataset.task, seed=spec.seed
+    )
     return pre, target
 
 
