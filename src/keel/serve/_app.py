@@ -38,8 +38,7 @@ from keel.serve._infer import (
     BadRequest,
     Call,
     document,
-    over_limit,
-    too_large,
+    read_limited,
     v1_predict,
     v2_infer,
 )
@@ -73,15 +72,7 @@ def _response(answer: Answer) -> Response:
 
 def _call(request: Request) -> Call:
     async def read_body(limit: int) -> bytes:
-        too_large(request.headers.get("content-length"), limit)
-        chunks = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise over_limit(limit)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await read_limited(request.stream(), request.headers.get("content-length"), limit)
 
     client = request.client.host if request.client else "unknown"
     return Call(dict(request.headers), client, request.state.request_id, read_body)

@@ -15,18 +15,11 @@ import logging
 import os
 import re
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from keel.errors import KeelError, http_status
-from keel.serve._infer import (
-    Answer,
-    Call,
-    error_answer,
-    over_limit,
-    too_large,
-    v1_predict,
-    v2_infer,
-)
+from keel.serve._infer import Answer, Call, error_answer, read_limited, v1_predict, v2_infer
 from keel.serve._server import Server
 
 __all__ = ["Front"]
@@ -59,7 +52,6 @@ class Front:
 
     def __init__(self, app: Any, server: Server) -> None:
         self.app = app
-        self.fastapi = app
         self.server = server
         self._ids = _Ids()
 
@@ -112,22 +104,17 @@ class Front:
         receive: Any,
         send: Any,
     ) -> tuple[str, int]:
-        async def read_body(limit: int) -> bytes:
-            too_large(headers.get("content-length"), limit)
-            chunks: list[bytes] = []
-            size = 0
+        async def chunks() -> AsyncIterator[bytes]:
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
-                    break
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise over_limit(limit)
-                chunks.append(chunk)
+                    return
+                yield message.get("body", b"")
                 if not message.get("more_body", False):
-                    break
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                    return
+
+        async def read_body(limit: int) -> bytes:
+            return await read_limited(chunks(), headers.get("content-length"), limit)
 
         client = (scope.get("client") or ("unknown", 0))[0]
         call = Call(headers, client, request_id, read_body)

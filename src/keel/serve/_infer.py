@@ -7,7 +7,7 @@ routes call the same functions, so both paths answer the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,22 +15,20 @@ import numpy as np
 import orjson
 
 from keel.errors import UserError
+from keel.serve._inputs import TooLarge
 from keel.serve._server import Server
 from keel.serve._v2 import encode_response, parse_request, wants_binary
 
-__all__ = ["Answer", "BadRequest", "Call", "TooLarge", "document", "error_answer", "v1_predict"]
+__all__ = [
+    "Answer", "BadRequest", "Call", "TooLarge", "document", "error_answer", "read_limited",
+    "v1_predict", "v2_infer",
+]  # fmt: skip
 
 JSON = "application/json"
 
 
 class BadRequest(UserError):
     """Malformed HTTP input (invalid JSON, wrong shape of document)."""
-
-
-class TooLarge(UserError):
-    """A body or a request over the server's limits."""
-
-    http_status = 413
 
 
 @dataclass
@@ -62,14 +60,19 @@ def error_answer(message: str, status: int, retry_after: int | None = None) -> A
     return answer
 
 
-def too_large(declared: str | None, limit: int) -> None:
-    """Refuse a declared ``Content-Length`` over ``limit`` before reading a byte."""
+async def read_limited(chunks: AsyncIterator[bytes], declared: str | None, limit: int) -> bytes:
+    """The whole body from ``chunks``, refused (413) when the declared ``Content-Length`` or the
+    bytes actually sent pass ``limit``; a declared size over it is refused before any read."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"the request body is {declared} bytes; the limit is {limit}: send less")
-
-
-def over_limit(limit: int) -> TooLarge:
-    return TooLarge(f"the request body is over the limit of {limit} bytes: send less")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the request body is over the limit of {limit} bytes: send less")
+        parts.append(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def document(body: bytes) -> dict[str, Any]:

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from keel.errors import DataError
+from keel.errors import DataError, UserError
 from keel.serve._v2 import InferRequest, ProtocolError
 
-__all__ = ["Column", "RecordSchema"]
+__all__ = ["Column", "RecordSchema", "TooLarge"]
 
 _NUMBER = (int, float)
 _NUMERIC_DATATYPES = {
@@ -56,8 +56,8 @@ class Column:
         return self.kind in ("numeric", "image")
 
 
-class _TooLarge(DataError):
-    """More rows than ``max_rows`` in one request: 413."""
+class TooLarge(UserError):
+    """A body over the byte limit, or more rows than ``max_rows``, in one request: 413."""
 
     http_status = 413
 
@@ -91,7 +91,7 @@ class RecordSchema:
                 f'[{{"{self.names[0]}": ...}}]'
             )
         if len(instances) > max_rows:
-            raise _TooLarge(
+            raise TooLarge(
                 f"{len(instances)} instances in one request; at most {max_rows}: split it"
             )
         rows = [self._record(record, i) for i, record in enumerate(instances)]
@@ -263,7 +263,7 @@ class RecordSchema:
         if n < 1:
             raise ProtocolError(f"input {name!r} has no rows; send at least one")
         if n > max_rows:
-            raise _TooLarge(f"input {name!r} has {n} rows; at most {max_rows}: split it")
+            raise TooLarge(f"input {name!r} has {n} rows; at most {max_rows}: split it")
         return n
 
     def _column(self, column: Column, datatype: str, data: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from keel.errors import KeelError, SpecError
 from keel.registry._refs import parse_ref
@@ -88,11 +89,8 @@ def serve_settings(spec: dict[str, Any], overrides: dict[str, Any]) -> ServeConf
         section["prediction_log"] = {**(section.get("prediction_log") or {}), **log}
     try:
         return ServeConfig.model_validate({**section, **given})
-    except Exception as err:  # pydantic ValidationError: one line naming the key
-        errors = getattr(err, "errors", None)
-        if errors is None:
-            raise
-        first = errors(include_url=False)[0]
+    except ValidationError as err:  # one line naming the key
+        first = err.errors(include_url=False)[0]
         key = ".".join(str(p) for p in first["loc"])
         raise SpecError(
             f"serve setting {key} = {first.get('input')!r}: {first['msg']}; fix the [serve] "
