@@ -161,7 +161,7 @@ def test_bad_settings_are_refused(wage: Case):
     files = wage.predictor.to_files()
     with pytest.raises(SpecError, match="precision"):
         Predictor.from_files(files, precision="fp8")
-    with pytest.raises(SpecError, match="model config key 'width'"):
+    with pytest.raises(SpecError, match="model config: width = 0"):
         Predictor.from_files(files, model_config={"name": "mlp", "width": 0})
     doc = json.loads(files["preprocess.json"])
     doc["predictor"]["format"] = "keel.predictor/99"

@@ -6,5 +6,7 @@ import keel.report
 
 
 def test_report_exports() -> None:
-    assert keel.report.__all__ == ["write_report"]
+    assert keel.report.__all__ == ["DataFigures", "write_data_report", "write_report"]
     assert keel.report.write_report.__module__ == "keel.report._write"
+    assert keel.report.write_data_report.__module__ == "keel.report._data_report"
+    assert keel.report.DataFigures.__module__ == "keel.report._data_report"

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from keel import _io
 from keel.errors import DataError, UserError
 from keel.evaluate import (
     Evaluation,
@@ -21,7 +22,6 @@ from keel.evaluate import (
     regression_metrics,
     summarize_cv,
 )
-from keel.report import _write as _write_module
 from keel.report import write_report
 from tests.report._html_check import Parsed, parse
 
@@ -245,7 +245,7 @@ def test_a_failed_write_leaves_the_old_report_and_no_temp_file(
     def disk_full(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(_write_module.os, "replace", disk_full)
+    monkeypatch.setattr(_io.os, "replace", disk_full)
     with pytest.raises(OSError, match="No space"):
         _write(target, _regression(seed=2))
     assert target.read_bytes() == before

@@ -24,19 +24,21 @@ out = Console(highlight=False)
 def check(
     spec: Path = typer.Argument(..., help="the spec file (.toml)"),
     as_json: bool = typer.Option(False, "--json", help="print the findings as one JSON object"),
+    html: bool = typer.Option(True, "--html/--no-html", help="also write the HTML data report"),
 ) -> None:
     """Load and split the spec's data and run the checks of [data.checks]: duplicates,
     conflicting labels, train/test leakage, missing values, constant columns, imbalance and
-    outliers. Writes data_check.json under .keel/checks/; exit 2 when a check set to "error"
-    finds something."""
+    outliers. Writes <name>-<time>.json and a data report (.html, with figures) under
+    .keel/checks/; exit 2 when a check set to "error" finds something."""
     from keel._io import write_json_atomic
     from keel.data import summarize
     from keel.data._checks import check_dataset
+    from keel.pipeline._data_report import write_check_report
     from keel.pipeline._prepare import clean
     from keel.spec import load_spec
     from keel.workspace import Workspace
 
-    def run() -> tuple[dict[str, Any], Path, Any]:
+    def run() -> tuple[dict[str, Any], Path, Path | None, Any]:
         loaded = load_spec(spec)
         s = loaded.spec
         cleaned = clean(s, loaded.base_dir)
@@ -50,19 +52,25 @@ def check(
         folder = Workspace.find().root / "checks"
         path = folder / f"{s.name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
         write_json_atomic(path, doc)
-        return doc, path, result
+        report = None
+        if html:
+            report = write_check_report(
+                path.with_suffix(".html"), spec=s, spec_text=loaded.text, summary=doc["summary"],
+                cleaned=cleaned, check=result,
+            )  # fmt: skip
+        return doc, path, report, result
 
-    doc, path, result = _guard(run)
+    doc, path, report, result = _guard(run)
     if as_json:
-        print(json.dumps({**doc, "written": str(path)}))
+        print(json.dumps({**doc, "written": str(path), "report": str(report) if report else None}))
     else:
-        _print(doc, path)
+        _print(doc, path, report)
     if result.errors:
         first = result.errors[0]
         fail(DataError(f"data check {first.check}: {first.message}"))
 
 
-def _print(doc: dict[str, Any], path: Path) -> None:
+def _print(doc: dict[str, Any], path: Path, report: Path | None) -> None:
     summary = doc["summary"]
     out.print(
         f"{escape(summary['name'])}: {doc['rows']} rows, task {summary['task']}, "
@@ -87,3 +95,5 @@ def _print(doc: dict[str, Any], path: Path) -> None:
             table.add_row(f"[{color}]{f['severity']}[/]", f["check"], escape(f["message"]))
         out.print(table)
     err_console.print(f"written: {path}")
+    if report is not None:
+        err_console.print(f"report: {report}")

@@ -21,6 +21,7 @@ from keel.evaluate import Evaluation, linear_reference_loss
 from keel.models import build_model, count_parameters
 from keel.pipeline._artifacts import make_predictor, measure, save_model_files, true_values
 from keel.pipeline._cv import cross_validate
+from keel.pipeline._data_report import data_figures, repairs
 from keel.pipeline._metrics import full_metrics, monitor_metrics
 from keel.pipeline._prepare import Prepared, prepare
 from keel.pipeline._register import register_run
@@ -166,26 +167,13 @@ def _data_summary(prep: Prepared) -> dict[str, Any]:
             "warnings": len(prep.check.warnings),
             "findings": [f"{f.severity}: {f.check}: {f.message}" for f in found] or ["none"],
         }
-    if prep.dedup is not None:
-        d = prep.dedup.to_lineage()
-        summary["duplicates removed"] = {
-            "exact": d["exact_removed"], "near": d["near_removed"],
-            "rows": f"{d['rows_in']} → {d['rows_out']}", "digest": d["digest"][:16],
-        }  # fmt: skip
+    summary |= repairs(prep.pii, prep.dedup)
     if prep.balance is not None and prep.balance.method != "none":
         b = prep.balance.to_dict(prep.dataset.classes)
         summary["training rows balanced"] = {
             "method": b["method"], "before": b["before"], "after": b["after"],
             "synthetic rows": b["synthetic"],
         }  # fmt: skip
-    if prep.pii is not None:
-        pii = prep.pii.to_dict()
-        summary["personal data"] = {
-            "found": pii["found"] or "none",
-            "rows touched": pii["rows_touched"],
-            "dropped columns": pii["dropped"] or "none",
-            "actions": pii["actions"],
-        }
     return summary
 
 
@@ -263,6 +251,7 @@ def _execute(
             ece_bins=spec.evaluate.ece_bins,
             best_epoch=result.best_epoch,
             monitor=result.monitor,
+            data_figures=data_figures(prep.dataset, prep.split, prep.check, spec),
         )
     out = RunResult(
         run_id=run_id,

@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from torch import nn
 
+from keel._config import parse
 from keel.data import InputSpec, Preprocessor, TargetEncoder
-from keel.errors import IntegrityError, SpecError, UserError
+from keel.errors import IntegrityError, UserError
 from keel.models import ModelConfig, build_model
 from keel.predictor._describe import describe_inputs, describe_model_input, describe_output
 from keel.predictor._files import FORMAT, decode, encode
@@ -32,15 +33,10 @@ _MODEL_CONFIG: TypeAdapter[Any] = TypeAdapter(ModelConfig)
 def _model_config(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
-    try:
-        return _MODEL_CONFIG.validate_python({"name": "mlp", **value})
-    except ValidationError as err:
-        first = err.errors(include_url=False)[0]
-        key = ".".join(str(p) for p in first["loc"][1:]) or "name"
-        raise SpecError(
-            f"model config key {key!r} = {first.get('input')!r}: {first['msg']}; pass the [model] "
-            "section the model was trained with"
-        ) from None
+    return parse(
+        _MODEL_CONFIG, {"name": "mlp", **value}, where="model config",
+        fix="pass the [model] section the model was trained with", skip=1,
+    )  # fmt: skip
 
 
 class Predictor:

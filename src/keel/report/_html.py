@@ -26,18 +26,26 @@ class Picture:
     wide: bool = False  # spans the whole row (the multi-panel learning curves)
 
 
+def _read(name: str) -> str:
+    return resources.files("keel.report").joinpath("templates", name).read_text("utf-8")
+
+
 @functools.cache
-def _template() -> jinja2.Template:
-    source = (
-        resources.files("keel.report").joinpath("templates", "report.html.j2").read_text("utf-8")
-    )
+def template(name: str) -> jinja2.Template:
+    """A report template; both reports share ``style.css`` (passed in as ``style``)."""
     env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_read),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    return env.from_string(source)
+    return env.get_template(name)
+
+
+@functools.cache
+def stylesheet() -> str:
+    return _read("style.css")
 
 
 def _classification_pictures(
@@ -116,6 +124,7 @@ def render_html(
     test_outputs: np.ndarray,
     ece_bins: int,
     kept: tuple[int, str] | None = None,
+    data_pictures: list[Picture] | None = None,
 ) -> str:
     """The whole report as an HTML string (inputs already checked by ``write_report``)."""
     curves = _plots.learning_curves(history, kept)
@@ -139,7 +148,8 @@ def render_html(
         )
     headers, rows = metric_table(metrics)
     scalars, blocks = summary_blocks(data_summary)
-    return _template().render(
+    return template("report.html.j2").render(
+        style=stylesheet(),
         title=title,
         task=task,
         n_test=int(test_true.size),
@@ -153,4 +163,5 @@ def render_html(
         summary_scalars=scalars,
         summary_blocks=blocks,
         spec_text=spec_text,
+        data_pictures=data_pictures or [],
     )

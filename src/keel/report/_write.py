@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from keel._io import write_bytes_atomic
 from keel.errors import DataError, UserError
 from keel.evaluate import reliability_curve
+
+if TYPE_CHECKING:
+    from keel.report._data_report import DataFigures
 
 _TASKS = ("classification", "regression")
 
@@ -49,29 +50,6 @@ def _checked_outputs(
     return y, out
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path``, fsync it, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable where directories can be synced
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def write_report(
     path: Path,
     *,
@@ -88,15 +66,19 @@ def write_report(
     ece_bins: int = 15,
     best_epoch: int | None = None,
     monitor: str = "loss",
+    data_figures: DataFigures | None = None,
 ) -> Path:
     """Write one self-contained HTML report (figures embedded, no external URL) and return its path.
 
     ``metrics`` is ``{"val": ..., "test": ..., "cv": ...}`` from keel.evaluate; ``history`` one dict
     per epoch (``epoch``, ``train_loss``, ``val_loss``, ``lr``, ``val_<metric>``; any may be
     missing); for classification ``test_true`` holds class indices and ``test_outputs`` the
-    ``(n, k)`` probabilities, for regression both are 1-D values.
+    ``(n, k)`` probabilities, for regression both are 1-D values. ``data_figures`` adds the data
+    check's figures to the data section.
     """
-    from keel.report._html import render_html  # matplotlib and jinja2 load only when used
+    # matplotlib and jinja2 load only when used
+    from keel.report._data_report import data_pictures
+    from keel.report._html import render_html
 
     path = Path(path)
     if path.is_dir():
@@ -120,6 +102,7 @@ def write_report(
         test_outputs=out,
         ece_bins=ece_bins,
         kept=(int(best_epoch), monitor) if best_epoch else None,
+        data_pictures=data_pictures(data_figures) if data_figures is not None else None,
     )
-    _write_atomic(path, html)
+    write_bytes_atomic(path, html.encode("utf-8"))
     return path

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import ValidationError
 
-from keel.errors import KeelError, SpecError
+from keel._config import parse
+from keel.errors import KeelError
 from keel.registry._refs import parse_ref
 from keel.serve._batcher import Batcher, BatchSettings
 from keel.serve._inputs import RecordSchema
@@ -87,15 +87,10 @@ def serve_settings(spec: dict[str, Any], overrides: dict[str, Any]) -> ServeConf
     log = given.pop("prediction_log", None)
     if log:
         section["prediction_log"] = {**(section.get("prediction_log") or {}), **log}
-    try:
-        return ServeConfig.model_validate({**section, **given})
-    except ValidationError as err:  # one line naming the key
-        first = err.errors(include_url=False)[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise SpecError(
-            f"serve setting {key} = {first.get('input')!r}: {first['msg']}; fix the [serve] "
-            "section or the flag"
-        ) from None
+    return parse(
+        ServeConfig, {**section, **given}, where="serve setting",
+        fix="fix the [serve] section or the flag",
+    )  # fmt: skip
 
 
 def load_version(

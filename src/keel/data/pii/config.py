@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from keel._config import Config
+from keel._config import Config, parse
 from keel.data.pii._detect import ENTITIES, Entity
-from keel.errors import SpecError
 
 __all__ = ["ACTIONS", "Action", "ColumnAction", "PiiConfig", "parse_pii_config"]
 
@@ -88,25 +87,4 @@ class PiiConfig(Config):
 def parse_pii_config(data: Mapping[str, Any], *, origin: str = "[data.pii]") -> PiiConfig:
     """Validate a ``[data.pii]`` mapping; any problem is one :class:`SpecError` line naming the
     key, the value and what is allowed."""
-    try:
-        return PiiConfig.model_validate(dict(data))
-    except ValidationError as err:
-        raise SpecError(f"{origin}: {_explain(err.errors(include_url=False)[0])}") from None
-
-
-def _explain(error: Mapping[str, Any]) -> str:
-    loc = [str(part) for part in error["loc"] if part != "[key]"]
-    key = ".".join(loc) or "section"
-    value = error.get("input")
-    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-    kind = error["type"]
-    if kind == "literal_error":
-        expected = error.get("ctx", {}).get("expected", "")
-        return f"{key} = {shown} is not allowed; choose one of {expected}"
-    if kind == "extra_forbidden":
-        allowed = ", ".join(PiiConfig.model_fields)
-        return f"unknown key {loc[-1]!r}; allowed keys: {allowed}"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if kind.startswith("value_error") and not loc:
-        return message
-    return f"{key} = {shown}: {message}"
+    return parse(PiiConfig, data, where=origin)

@@ -1,0 +1,93 @@
+"""The data check's figures and report, from a cleaned dataset (shared by `keel data check` and
+the run report's data section)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from keel.data import Dataset, Split
+from keel.data._checks import DataCheck
+from keel.report import DataFigures
+from keel.spec import Spec
+
+_SAMPLE = 5000  # rows drawn for histograms: enough for their shape, cheap on any size
+
+
+def data_figures(
+    dataset: Dataset, split: Split | None, check: DataCheck | None, spec: Spec
+) -> DataFigures:
+    """Measurements of ``check`` plus a seeded sample of the numeric and text columns."""
+    n = len(dataset)
+    rng = np.random.default_rng(spec.seed)
+    rows = np.sort(rng.choice(n, size=_SAMPLE, replace=False)) if n > _SAMPLE else np.arange(n)
+    frame = dataset.features.iloc[rows]
+    measured = check.measured if check is not None else {}
+    outliers = measured.get("outliers_by_column", {})
+    numeric = sorted(dataset.schema.of_kind("numeric"), key=lambda c: -outliers.get(str(c), 0))
+    samples = {str(c): frame[c].to_numpy(np.float64, na_value=np.nan) for c in numeric[:12]}
+    texts = dataset.schema.of_kind("text")
+    words = None
+    if texts:
+        column = frame[texts[0]].fillna("").astype(str)
+        words = column.str.split().str.len().to_numpy(np.float64)
+    missing = dataset.features.isna().mean()
+    parts: dict[str, dict[str, int]] = {}
+    if dataset.task == "classification":
+        named = {"all": np.arange(n)} if split is None else {
+            "train": split.train, "val": split.val, "test": split.test
+        }  # fmt: skip
+        for part, idx in named.items():
+            counts = dataset.target.iloc[idx].value_counts()
+            parts[part] = {str(c): int(counts.get(c, 0)) for c in dataset.classes}
+    return DataFigures(
+        rows=n,
+        measured=measured,
+        parts=parts,
+        missing={str(c): float(v) for c, v in missing.items() if v > 0},
+        numeric=samples,
+        outlier_z=spec.data.checks.outlier_z,
+        text_words=words,
+        max_tokens=spec.data.text_max_tokens if texts else None,
+        test_rows=len(split.test) if split is not None else 0,
+    )
+
+
+def repairs(pii: Any, dedup: Any) -> dict[str, Any]:
+    """What was changed before the checks: personal data and duplicates (counts only)."""
+    out: dict[str, Any] = {}
+    if dedup is not None:
+        d = dedup.to_lineage()
+        out["duplicates removed"] = {
+            "exact": d["exact_removed"], "near": d["near_removed"],
+            "rows": f"{d['rows_in']} → {d['rows_out']}", "digest": d["digest"][:16],
+        }  # fmt: skip
+    if pii is not None:
+        p = pii.to_dict()
+        out["personal data"] = {
+            "found": p["found"] or "none",
+            "rows touched": p["rows_touched"],
+            "dropped columns": p["dropped"] or "none",
+            "actions": p["actions"],
+        }
+    return out
+
+
+def write_check_report(
+    path: Path, *, spec: Spec, spec_text: str, summary: dict[str, Any], cleaned: Any,
+    check: DataCheck,
+) -> Path:  # fmt: skip
+    """`keel data check`'s HTML report for a :class:`~keel.pipeline._prepare.Cleaned` dataset."""
+    from keel.report import write_data_report
+
+    return write_data_report(
+        path,
+        title=f"{spec.name} — data check",
+        summary=summary,
+        check=check.to_dict(),
+        repairs=repairs(cleaned.pii, cleaned.dedup),
+        figures=data_figures(cleaned.dataset, cleaned.split, check, spec),
+        spec_text=spec_text,
+    )
