@@ -121,3 +121,11 @@ def test_cli_data_check_writes_the_html_report_beside_the_json(tmp_path, keel_cl
     assert len(doc.images) >= 4  # problems, classes, missing, numeric
     skipped = keel_cli("data", "check", tmp_path / "d.toml", "--json", "--no-html")
     assert json.loads(skipped.stdout)["report"] is None
+
+
+def test_a_regression_target_is_drawn(tmp_path):
+    rng = np.random.default_rng(2)
+    figures = _figures(parts={}, target=rng.lognormal(4, 0.4, 500), target_name="wage")
+    _, doc = _write(tmp_path, figures=figures)
+    assert "Target" in doc.text and "Classes per split" not in doc.text
+    assert len(doc.images) == 5  # target replaces the classes chart

@@ -35,7 +35,10 @@ def data_figures(
         words = column.str.split().str.len().to_numpy(np.float64)
     missing = dataset.features.isna().mean()
     parts: dict[str, dict[str, int]] = {}
-    if dataset.task == "classification":
+    target = None
+    if dataset.task == "regression":
+        target = dataset.target.iloc[rows].to_numpy(np.float64, na_value=np.nan)
+    else:
         named = {"all": np.arange(n)} if split is None else {
             "train": split.train, "val": split.val, "test": split.test
         }  # fmt: skip
@@ -52,6 +55,8 @@ def data_figures(
         text_words=words,
         max_tokens=spec.data.text_max_tokens if texts else None,
         test_rows=len(split.test) if split is not None else 0,
+        target=target,
+        target_name=str(dataset.target.name),
     )
 
 

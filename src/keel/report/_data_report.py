@@ -30,6 +30,8 @@ class DataFigures:
     text_words: np.ndarray | None = None  # words per (sampled) document
     max_tokens: int | None = None
     test_rows: int = 0
+    target: np.ndarray | None = None  # regression: sampled target values
+    target_name: str = "target"
 
 
 def data_pictures(figures: DataFigures) -> list[Any]:
@@ -44,6 +46,13 @@ def data_pictures(figures: DataFigures) -> list[Any]:
             _plots_data.problems(figures.measured, figures.rows, figures.test_rows),
             "Share of rows each check flagged (leakage: share of test rows whose features "
             "also occur in training). Grey bars found nothing.",
+        ),
+        (
+            "Target",
+            _plots_data.target_values(figures.target, figures.target_name)
+            if figures.target is not None
+            else None,
+            "Distribution of the regression target over a sample of rows.",
         ),
         (
             "Classes per split",

@@ -129,3 +129,18 @@ def text_lengths(words: np.ndarray, max_tokens: int | None = None) -> str | None
     median = float(np.median(words))
     style(ax, xlabel=f"words per document (median {median:.0f})", ylabel="documents")
     return to_data_uri(fig)
+
+
+def target_values(values: np.ndarray, name: str) -> str | None:
+    """Histogram of a regression target (a sample of rows)."""
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None
+    fig = new_figure(5.2, 3.2)
+    ax = fig.subplots()
+    ax.hist(values, bins=40, color=color(4), alpha=0.85)
+    median = float(np.median(values))
+    ax.axvline(median, color=INK, linestyle="--", linewidth=1, label=f"median {median:.4g}")
+    ax.legend(fontsize=8, frameon=False)
+    style(ax, xlabel=short(name, 40), ylabel="rows")
+    return to_data_uri(fig)
