@@ -129,3 +129,36 @@ def test_missing_spec_file(tmp_path, keel_cli):
 def test_unknown_resume_run(tmp_path, keel_cli, keel_home):
     path = spec(tmp_path, 'source = "builtin:iris"')
     assert_user_error(keel_cli("run", path, "--resume", "nope-123"), "nope-123")
+
+
+DATA_MISTAKES = [
+    ('[data.pii]\nenabled = true\nentities = ["email", "passport"]\n', "passport"),
+    ("[data.dedup]\nnear = true\nthreshold = 1.5\n", "threshold"),
+    ("[data.checks]\nmax_missing = -0.1\n", "max_missing"),
+    ('[data.checks]\nduplicates = "loud"\n', "duplicates"),
+    ('[data.balance]\nmethod = "smoke"\n', "smoke"),
+]
+
+
+@pytest.mark.parametrize(
+    ("section", "needle", "command"),
+    [(*m, "data check") for m in DATA_MISTAKES] + [(*m, "run") for m in DATA_MISTAKES[:2]],
+)
+def test_data_layer_mistakes(tmp_path, keel_cli, keel_home, section, needle, command):
+    frame().to_csv(tmp_path / "d.csv", index=False)
+    path = spec(tmp_path, 'source = "d.csv"\ntarget = "label"\n' + section)
+    assert_user_error(keel_cli(*command.split(), path), needle)
+    assert_nothing_written(keel_home)
+    assert not (keel_home / "checks").exists()
+
+
+def test_mistyped_column_is_named(tmp_path, keel_cli, keel_home):
+    data = frame()
+    data["x1"] = data["x1"].astype(object)
+    data.loc[7, "x1"] = "n/a?"
+    data.to_csv(tmp_path / "d.csv", index=False)
+    path = spec(tmp_path, 'source = "d.csv"\ntarget = "label"\ncolumns = { x1 = "numeric" }')
+    for command in ("run", "data check"):
+        assert_user_error(keel_cli(*command.split(), path), "x1")
+    assert_nothing_written(keel_home)
+    assert not (keel_home / "checks").exists()
