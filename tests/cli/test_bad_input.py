@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests._cli import assert_nothing_written, assert_user_error
+
 TRAIN = "[train]\nepochs = 2\nthreads = 1\n"
 
 
@@ -27,21 +29,6 @@ def frame(n: int = 60, seed: int = 0) -> pd.DataFrame:
             "label": rng.choice(["yes", "no"], size=n),
         }
     )
-
-
-def assert_user_error(result, *needles: str) -> None:
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error:"), lines[0]
-    assert "Traceback" not in result.stderr + result.stdout
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-
-
-def assert_nothing_written(keel_home: Path) -> None:
-    runs = keel_home / "runs"
-    assert not runs.exists() or not any(runs.iterdir()), list(runs.iterdir())
 
 
 def test_unknown_spec_key(tmp_path, keel_cli, keel_home):

@@ -11,8 +11,9 @@ are vectorised and never hold pairs of rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,9 @@ import pandas as pd
 from keel.data.checks_config import ChecksConfig
 from keel.data.types import Dataset, Split
 from keel.errors import DataError
+
+if TYPE_CHECKING:
+    from keel.data._engine import Engine
 
 __all__ = ["DataCheck", "Finding", "check_dataset", "row_hashes"]
 
@@ -89,15 +93,15 @@ def _pct(x: float) -> str:
     return f"{100 * x:.3g}%"
 
 
-class _Checker:
-    def __init__(self, ds: Dataset, split: Split | None, cfg: ChecksConfig) -> None:
-        self.ds = ds
-        self.split = split
+class Judge:
+    """Findings from measurements: each check's rule, shared by the in-memory checker below and
+    the chunked one (:mod:`keel.data._chunked`), so both word and grade a finding alike."""
+
+    def __init__(self, n: int, cfg: ChecksConfig) -> None:
+        self.n = n
         self.cfg = cfg
-        self.n = len(ds)
         self.findings: list[Finding] = []
         self.measured: dict[str, Any] = {}
-        self.features = row_hashes(ds.features)
 
     def add(self, check: str, message: str, count: int, **details: Any) -> None:
         severity = getattr(self.cfg, check)
@@ -105,9 +109,8 @@ class _Checker:
             fraction = count / self.n if self.n else 0.0
             self.findings.append(Finding(check, severity, message, count, fraction, details))
 
-    def duplicates(self) -> None:
-        target = pd.util.hash_pandas_object(self.ds.target, index=False).to_numpy(np.uint64)
-        whole = self.features * np.uint64(1_000_003) ^ target
+    def duplicates(self, whole: np.ndarray) -> None:
+        """``whole``: one hash per row over features and target."""
         repeats = int(pd.Series(whole).duplicated().sum())
         self.measured["duplicate_rows"] = repeats
         if repeats and repeats / self.n > self.cfg.max_duplicates:
@@ -117,9 +120,9 @@ class _Checker:
                 "they weigh double in training and can leak across the split",
                 repeats,
             )
-        if self.ds.task != "classification":
-            return
-        frame = pd.DataFrame({"x": self.features, "y": target})
+
+    def conflicting(self, features: np.ndarray, target: np.ndarray) -> None:
+        frame = pd.DataFrame({"x": features, "y": target})
         labels = frame.groupby("x")["y"].nunique()
         conflicted = labels[labels > 1].index
         rows = int(frame["x"].isin(conflicted).sum())
@@ -132,47 +135,21 @@ class _Checker:
                 groups=len(conflicted),
             )
 
-    def near(self) -> None:
-        """Near duplicates among rows that are not exact copies (text, or tabular rows)."""
-        kinds = self.ds.schema.columns
-        if not kinds or "image" in kinds.values():
-            return  # pixels: exact checks only
-        from keel.data._dedup import dedup
-
-        texts = self.ds.schema.of_kind("text")
-        data = self.ds.features[texts[0]] if len(texts) == 1 else self.ds.features
-        _, report = dedup(data, near=True, threshold=self.cfg.near_threshold)
-        self.measured["near_duplicate_rows"] = report.near_removed
-        if report.near_removed:
+    def near(self, removed: int, clusters: int, threshold: float | None) -> None:
+        self.measured["near_duplicate_rows"] = removed
+        if removed:
             self.add(
                 "near_duplicates",
-                f"{report.near_removed} rows ({_pct(report.near_removed / self.n)}) nearly repeat "
-                f"another (similarity >= {report.threshold:g}); [data.dedup] near = true removes "
+                f"{removed} rows ({_pct(removed / self.n)}) nearly repeat "
+                f"another (similarity >= {threshold:g}); [data.dedup] near = true removes "
                 "them before the split",
-                report.near_removed,
-                clusters=report.clusters,
+                removed,
+                clusters=clusters,
             )
 
-    def leakage(self) -> None:
-        if self.split is None or not len(self.split.test):
-            return
-        train = np.concatenate([self.split.train, self.split.val])
-        seen = np.isin(self.features[self.split.test], self.features[train])
-        leaked = int(seen.sum())
-        tested = len(self.split.test)
-        self.measured["test_rows_in_training"] = leaked
-        if leaked:
-            self.add(
-                "leakage",
-                f"{leaked} of {tested} test rows ({_pct(leaked / tested)}) have the same features "
-                "as a training row; the test score overstates",
-                leaked,
-            )
-
-    def columns(self) -> None:
-        schema = self.ds.schema.columns
-        frame = self.ds.features
-        missing = frame.isna().mean()
+    def missing(self, missing: pd.Series, rows_missing: Callable[[list[str]], int]) -> None:
+        """``missing``: the fraction of gaps per column; ``rows_missing(columns)``: how many rows
+        miss a value in any of ``columns``."""
         self.measured["missing"] = {c: round(float(v), 6) for c, v in missing.items() if v > 0}
         over = missing[missing > self.cfg.max_missing]
         if len(over):
@@ -181,11 +158,11 @@ class _Checker:
                 "missing",
                 f"{len(over)} column(s) miss more than {_pct(self.cfg.max_missing)} of values; "
                 f"worst {worst!r} misses {_pct(float(over.max()))}",
-                int(frame[over.index].isna().any(axis=1).sum()),
+                rows_missing(list(over.index)),
                 columns=sorted(map(str, over.index)),
             )
-        tabular = [c for c, kind in schema.items() if kind in ("numeric", "categorical", "text")]
-        constant = [c for c in tabular if frame[c].nunique(dropna=True) <= 1]
+
+    def constant(self, constant: list[str]) -> None:
         self.measured["constant_columns"] = constant
         if constant:
             self.add(
@@ -195,38 +172,22 @@ class _Checker:
                 0,
                 columns=constant,
             )
-        numeric = [c for c, kind in schema.items() if kind == "numeric"]
-        if numeric:
-            self._outliers(frame[numeric])
 
-    def _outliers(self, frame: pd.DataFrame) -> None:
-        x = frame.to_numpy(np.float64, na_value=np.nan)
-        median = np.nanmedian(x, axis=0)
-        mad = np.nanmedian(np.abs(x - median), axis=0) * 1.4826
-        spread = np.where(mad > 0, mad, np.nanstd(x, axis=0))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = np.abs(x - median) / np.where(spread > 0, spread, np.inf)
-        far = np.nan_to_num(z, nan=0.0) > self.cfg.outlier_z
-        rows = int(far.any(axis=1).sum())
-        counts = far.sum(axis=0)
-        per_column = {str(c): int(n) for c, n in zip(frame.columns, counts, strict=True) if n}
-        self.measured["outlier_rows"] = rows
+    def outliers(self, far_rows: int, per_column: dict[str, int]) -> None:
+        self.measured["outlier_rows"] = far_rows
         self.measured["outliers_by_column"] = per_column
-        if rows and rows / self.n > self.cfg.max_outliers:
+        if far_rows and far_rows / self.n > self.cfg.max_outliers:
             worst = max(per_column, key=per_column.__getitem__)
             self.add(
                 "outliers",
-                f"{rows} rows ({_pct(rows / self.n)}) hold a value more than "
+                f"{far_rows} rows ({_pct(far_rows / self.n)}) hold a value more than "
                 f"{self.cfg.outlier_z:g} robust deviations out; most in {worst!r}",
-                rows,
+                far_rows,
                 columns=per_column,
             )
 
-    def balance(self) -> None:
-        if self.ds.task != "classification":
-            return
-        counts = self.ds.target.value_counts()
-        fractions = {str(c): round(float(counts.get(c, 0)) / self.n, 6) for c in self.ds.classes}
+    def balance(self, counts: pd.Series, classes: list[str]) -> None:
+        fractions = {str(c): round(float(counts.get(c, 0)) / self.n, 6) for c in classes}
         self.measured["class_fractions"] = fractions
         rare = {c: f for c, f in fractions.items() if f < self.cfg.min_class_fraction}
         if rare:
@@ -241,15 +202,117 @@ class _Checker:
                 classes=rare,
             )
 
+    def result(self, types: dict[str, str]) -> DataCheck:
+        self.measured["types"] = dict(types)
+        return DataCheck(rows=self.n, findings=self.findings, measured=self.measured)
 
-def check_dataset(ds: Dataset, split: Split | None, cfg: ChecksConfig | None = None) -> DataCheck:
-    """Run every check on ``ds`` (and its split, for leakage); nothing is changed."""
-    checker = _Checker(ds, split, cfg or ChecksConfig())
+
+def target_hashes(target: pd.Series) -> np.ndarray:
+    return pd.util.hash_pandas_object(target, index=False).to_numpy(np.uint64)
+
+
+def whole_hashes(features: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """One hash per row over its features' and its target's hashes."""
+    return features * np.uint64(1_000_003) ^ target
+
+
+def robust_center(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of ``x``: the median and the spread (1.4826 MAD, else the std) outliers use."""
+    median = np.nanmedian(x, axis=0)
+    mad = np.nanmedian(np.abs(x - median), axis=0) * 1.4826
+    return median, np.where(mad > 0, mad, np.nanstd(x, axis=0))
+
+
+def far_cells(x: np.ndarray, median: np.ndarray, spread: np.ndarray, z: float) -> np.ndarray:
+    """Cells more than ``z`` spreads from the median (a gap never is)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dist = np.abs(x - median) / np.where(spread > 0, spread, np.inf)
+    return np.nan_to_num(dist, nan=0.0) > z
+
+
+class _Checker:
+    def __init__(
+        self, ds: Dataset, split: Split | None, cfg: ChecksConfig, engine: Engine | None
+    ) -> None:
+        self.ds = ds
+        self.engine = engine
+        self.split = split
+        self.judge = Judge(len(ds), cfg)
+        self.cfg = cfg
+        self.n = len(ds)
+        self.measured = self.judge.measured
+        self.features = engine.row_hashes(ds.features) if engine else row_hashes(ds.features)
+
+    def duplicates(self) -> None:
+        target = target_hashes(self.ds.target)
+        self.judge.duplicates(whole_hashes(self.features, target))
+        if self.ds.task == "classification":
+            self.judge.conflicting(self.features, target)
+
+    def near(self) -> None:
+        """Near duplicates among rows that are not exact copies (text, or tabular rows)."""
+        kinds = self.ds.schema.columns
+        if not kinds or "image" in kinds.values():
+            return  # pixels: exact checks only
+        from keel.data._dedup import dedup
+
+        texts = self.ds.schema.of_kind("text")
+        data = self.ds.features[texts[0]] if len(texts) == 1 else self.ds.features
+        run = self.engine.dedup if self.engine else dedup
+        _, report = run(data, near=True, threshold=self.cfg.near_threshold)
+        self.judge.near(report.near_removed, report.clusters, report.threshold)
+
+    def leakage(self) -> None:
+        if self.split is None or not len(self.split.test):
+            return
+        train = np.concatenate([self.split.train, self.split.val])
+        seen = np.isin(self.features[self.split.test], self.features[train])
+        leaked = int(seen.sum())
+        tested = len(self.split.test)
+        self.measured["test_rows_in_training"] = leaked
+        if leaked:
+            self.judge.add(
+                "leakage",
+                f"{leaked} of {tested} test rows ({_pct(leaked / tested)}) have the same features "
+                "as a training row; the test score overstates",
+                leaked,
+            )
+
+    def columns(self) -> None:
+        schema = self.ds.schema.columns
+        frame = self.ds.features
+        self.judge.missing(
+            frame.isna().mean(), lambda over: int(frame[over].isna().any(axis=1).sum())
+        )
+        tabular = [c for c, kind in schema.items() if kind in ("numeric", "categorical", "text")]
+        self.judge.constant([c for c in tabular if frame[c].nunique(dropna=True) <= 1])
+        numeric = [c for c, kind in schema.items() if kind == "numeric"]
+        if numeric:
+            x = frame[numeric].to_numpy(np.float64, na_value=np.nan)
+            far = far_cells(x, *robust_center(x), self.cfg.outlier_z)
+            counts = far.sum(axis=0)
+            per_column = {str(c): int(n) for c, n in zip(numeric, counts, strict=True) if n}
+            self.judge.outliers(int(far.any(axis=1).sum()), per_column)
+
+    def balance(self) -> None:
+        if self.ds.task == "classification":
+            self.judge.balance(self.ds.target.value_counts(), self.ds.classes)
+
+
+def check_dataset(
+    ds: Dataset,
+    split: Split | None,
+    cfg: ChecksConfig | None = None,
+    *,
+    engine: Engine | None = None,
+) -> DataCheck:
+    """Run every check on ``ds`` (and its split, for leakage); nothing is changed. ``engine``
+    (:mod:`keel.data._engine`) runs the row hashing and near-dup search; same result anywhere."""
+    checker = _Checker(ds, split, cfg or ChecksConfig(), engine)
     if checker.n:
         checker.duplicates()
         checker.near()
         checker.leakage()
         checker.columns()
         checker.balance()
-    checker.measured["types"] = dict(ds.schema.columns)
-    return DataCheck(rows=checker.n, findings=checker.findings, measured=checker.measured)
+    return checker.judge.result(ds.schema.columns)

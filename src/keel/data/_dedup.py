@@ -293,14 +293,32 @@ def _canonical(value: object) -> str | None:
     return str(value)
 
 
-def _normal_column(column: pd.Series) -> np.ndarray | pa.Array:
-    """float64 numbers (NaN canonical) or normalised texts (missing as a sentinel)."""
+def _column_kind(column: pd.Series) -> str | None:
+    """How an object column's values compare (pandas' inferred type); None for a numeric dtype.
+
+    Decided once over a whole column, so blocks of it (another engine) compare as it does."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.astype(object)
+    dtype = column.dtype
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        return None
+    return str(pd.api.types.infer_dtype(column, skipna=True))
+
+
+def column_kinds(frame: pd.DataFrame) -> list[str | None]:
+    """:func:`_column_kind` of every column, in order."""
+    return [_column_kind(frame.iloc[:, j]) for j in range(frame.shape[1])]
+
+
+def _normal_column(column: pd.Series, kind: str | None = None) -> np.ndarray | pa.Array:
+    """float64 numbers (NaN canonical) or normalised texts (missing as a sentinel); ``kind``
+    (from :func:`column_kinds` of the whole column) overrides the type inferred here."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         column = column.astype(object)
     dtype = column.dtype
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
         return _numbers(column.to_numpy(np.float64, na_value=np.nan))
-    kind = pd.api.types.infer_dtype(column, skipna=True)
+    kind = kind or pd.api.types.infer_dtype(column, skipna=True)
     if kind in ("integer", "floating", "mixed-integer-float", "decimal", "boolean"):
         numeric = column.map(lambda v: np.nan if _canonical(v) is None else float(v))
         return _numbers(numeric.to_numpy(np.float64))
@@ -309,12 +327,14 @@ def _normal_column(column: pd.Series) -> np.ndarray | pa.Array:
     return _normalise(array).fill_null(_MISSING)
 
 
-def _row_hashes(data: pd.DataFrame | pd.Series) -> np.ndarray:
-    """uint64 hash of each row's normalised content."""
+def _row_hashes(
+    data: pd.DataFrame | pd.Series, kinds: Sequence[str | None] | None = None
+) -> np.ndarray:
+    """uint64 hash of each row's normalised content (``kinds``: see :func:`_normal_column`)."""
     frame = data.to_frame() if isinstance(data, pd.Series) else data
     columns: dict[str, Any] = {}
     for i in range(frame.shape[1]):
-        normal = _normal_column(frame.iloc[:, i])
+        normal = _normal_column(frame.iloc[:, i], kinds[i] if kinds else None)
         if isinstance(normal, np.ndarray):
             columns[str(i)] = normal
         else:
@@ -369,21 +389,30 @@ def _bin_edges(values: np.ndarray, bins: int) -> np.ndarray:
     return np.unique(np.asarray(edges, np.float64))
 
 
-def _row_tokens(frame: pd.DataFrame, bins: int, seed: int) -> np.ndarray:
+def _row_tokens(
+    frame: pd.DataFrame,
+    bins: int,
+    seed: int,
+    kinds: Sequence[str | None] | None = None,
+    edges: Sequence[np.ndarray | None] | None = None,
+) -> np.ndarray:
     """``uint64 (rows, columns)``: one ``column=bin`` or ``column=category`` token per cell.
 
     A token is ``fmix(fmix(code ^ key) ^ salt)`` with a random salt per column, so equal codes in
-    different columns (bin 5 of one, category 5 of another) give unrelated tokens.
+    different columns (bin 5 of one, category 5 of another) give unrelated tokens. ``kinds`` and
+    ``edges`` (per column, over the whole frame) let a block be tokenised as its frame is.
     """
     n, width = frame.shape
     tokens = np.empty((n, width), np.uint64)
     keys = seeded_constants(seed, 7, width + 2)
     for j in range(width):
-        normal = _normal_column(frame.iloc[:, j])
+        normal = _normal_column(frame.iloc[:, j], kinds[j] if kinds else None)
         if isinstance(normal, np.ndarray):
             present = ~np.isnan(normal)
-            edges = _bin_edges(np.sort(normal[present]), bins)
-            codes = np.searchsorted(edges, normal, side="right").astype(np.uint64)
+            cut = edges[j] if edges is not None else None
+            if cut is None:
+                cut = _bin_edges(np.sort(normal[present]), bins)
+            codes = np.searchsorted(cut, normal, side="right").astype(np.uint64)
             codes[~present] = np.uint64(bins + 1)  # a gap is its own bin
             codes = fmix64(codes ^ keys[width], copy=False)
         else:

@@ -32,6 +32,7 @@ __all__ = [
     "clusters",
     "estimated_jaccard",
     "fmix64",
+    "keyed_pairs",
     "lsh_pairs",
     "minhash_signatures",
     "oph_signatures",
@@ -282,7 +283,15 @@ def lsh_pairs(sig: np.ndarray, bands: int, rows: int, seed: int) -> tuple[np.nda
     if n < 2:
         empty = np.empty(0, np.int64)
         return empty, empty
-    keys = _band_keys(sig, bands, rows, seed)
+    return keyed_pairs(_band_keys(sig, bands, rows, seed), n)
+
+
+def keyed_pairs(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`lsh_pairs` from the band keys of ``n`` rows (band-major, as :func:`_band_keys`
+    gives them), so keys computed block by block can be grouped at the end."""
+    if n < 2:
+        empty = np.empty(0, np.int64)
+        return empty, empty
     order = np.argsort(keys, kind="stable")  # equal keys keep band-major, then row order
     sorted_keys = keys[order]
     new = np.ones(len(keys), dtype=bool)

@@ -7,7 +7,8 @@ for a missing file) that names the file and the fix.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -24,9 +25,11 @@ def _one_line(error: BaseException) -> str:
     return text[:200] or type(error).__name__
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+@contextmanager
+def csv_errors(path: Path) -> Iterator[None]:
+    """pandas' CSV failures as one-line DataErrors naming ``path`` and the fix."""
     try:
-        return pd.read_csv(path)
+        yield
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{path} is empty: a CSV file needs a header row and data rows") from e
     except UnicodeDecodeError as e:
@@ -38,11 +41,12 @@ def _read_csv(path: Path) -> pd.DataFrame:
         ) from e
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+@contextmanager
+def parquet_errors(path: Path) -> Iterator[None]:
     import pyarrow as pa
 
     try:
-        return pd.read_parquet(path)
+        yield
     except (OSError, ValueError, pa.ArrowException) as e:
         raise DataError(
             f"cannot read Parquet file {path}: {_one_line(e)}; the file is corrupt or not Parquet, "
@@ -50,8 +54,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         ) from e
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    records: list[dict[str, object]] = []
+def jsonl_records(path: Path) -> Iterator[dict[str, object]]:
+    """The objects of a JSON Lines file, one by one (blank lines skipped)."""
     try:
         with path.open(encoding="utf-8") as lines:
             for number, line in enumerate(lines, start=1):
@@ -69,10 +73,23 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
                         f"{path} line {number} is a JSON {type(record).__name__}, not an object; "
                         "write one JSON object per line"
                     )
-                records.append(record)
+                yield record
     except UnicodeDecodeError as e:
         raise DataError(f"{path} is not UTF-8 text ({e.reason}); save it as UTF-8") from e
-    return pd.DataFrame.from_records(records)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    with csv_errors(path):
+        return pd.read_csv(path)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    with parquet_errors(path):
+        return pd.read_parquet(path)
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    return pd.DataFrame.from_records(list(jsonl_records(path)))
 
 
 READERS: dict[str, Reader] = {

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from keel._config import Config
+from keel.data.augment_config import AugmentConfig
 from keel.data.checks_config import ChecksConfig
 from keel.data.pii.config import PiiConfig
 
@@ -70,6 +71,41 @@ class FeaturesConfig(Config):
         return any(v is not None for v in (self.variance_threshold, self.select_k, self.pca))
 
 
+class UnlabeledConfig(Config):
+    """``[data.unlabeled]``: rows without labels for ``[train.pseudo_label]`` to label.
+
+    Either a file with the same feature columns (its target column may be absent or empty), or a
+    ``fraction`` of the training split whose labels are hidden (stratified, seeded) to measure
+    what pseudo-labelling gains; validation and test rows always keep their labels.
+    """
+
+    source: str | None = Field(
+        None, description="a .csv, .parquet or .jsonl file of unlabeled rows (same feature columns)"
+    )
+    fraction: float | None = Field(
+        None, gt=0.0, lt=1.0, description="hide the labels of this fraction of the training rows"
+    )
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> UnlabeledConfig:
+        if (self.source is None) == (self.fraction is None):
+            raise ValueError(
+                "set exactly one of source (a file of unlabeled rows) or fraction (of the "
+                "training rows to treat as unlabeled)"
+            )
+        return self
+
+
+class RayConfig(Config):
+    """``[data.ray]``: where the Ray engine runs and how it cuts the data into blocks."""
+
+    address: str | None = Field(
+        None, description="a running Ray cluster (host:port or ray://...); unset starts a local one"
+    )
+    num_cpus: int = Field(2, ge=1, le=1024, description="CPUs of the local Ray instance")
+    block_rows: int = Field(50_000, ge=1, description="rows per Ray Data block (one task each)")
+
+
 class DataConfig(Config):
     """Where the data comes from, how its columns are typed, and how it is split and encoded."""
 
@@ -102,5 +138,16 @@ class DataConfig(Config):
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     balance: BalanceConfig = Field(default_factory=BalanceConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
+    engine: Literal["local", "ray"] = Field(
+        "local", description="run checks, dedup, PII and preprocessing in-process or on Ray Data"
+    )
+    ray: RayConfig = Field(default_factory=RayConfig)
+    chunk_rows: int | None = Field(
+        None, ge=1, description="stream a file source in chunks of this many rows (keel data)"
+    )
+    unlabeled: UnlabeledConfig | None = Field(
+        None, description="rows without labels, for [train.pseudo_label]"
+    )

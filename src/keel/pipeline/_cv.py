@@ -8,7 +8,7 @@ from rich.progress import Progress
 from keel.evaluate import summarize_cv
 from keel.models import build_model
 from keel.pipeline._artifacts import make_predictor, measure
-from keel.pipeline._prepare import Prepared, balanced, fit_arrays, transform
+from keel.pipeline._prepare import Prepared, augmenter, balanced, fit_arrays, transform
 from keel.spec import Spec
 from keel.train import train
 
@@ -49,6 +49,7 @@ def cross_validate(prep: Prepared, spec: Spec, *, epochs: int, quiet: bool) -> d
                 seed=spec.seed + fold + 1,
                 class_names=prep.dataset.classes,
                 progress=False,
+                augment=augmenter(spec, pre, prep.dataset),  # the fold's training rows only
             )
             predictor = make_predictor(result.model, pre, target, spec, prep.dataset)
             metrics, _ = measure(predictor, prep.dataset, held, spec.evaluate.ece_bins)

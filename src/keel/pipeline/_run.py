@@ -24,6 +24,7 @@ from keel.pipeline._cv import cross_validate
 from keel.pipeline._data_report import data_figures, repairs
 from keel.pipeline._metrics import full_metrics, monitor_metrics
 from keel.pipeline._prepare import Prepared, prepare
+from keel.pipeline._pseudo import PseudoReport, fit_rounds
 from keel.pipeline._register import register_run
 from keel.registry import RegistrySettings, open_registry
 from keel.registry._gates import evaluate_gates, figures_from_metrics
@@ -35,6 +36,7 @@ from keel.workspace import Workspace
 if TYPE_CHECKING:
     from keel.predictor import Predictor
     from keel.registry import Registry
+    from keel.train import TrainResult
 
 
 @dataclass
@@ -158,7 +160,7 @@ def run(
             registry.close()
 
 
-def _data_summary(prep: Prepared) -> dict[str, Any]:
+def _data_summary(prep: Prepared, pseudo: PseudoReport | None = None) -> dict[str, Any]:
     summary = summarize(prep.dataset, prep.split)
     if prep.check is not None:
         found = prep.check.findings
@@ -174,6 +176,10 @@ def _data_summary(prep: Prepared) -> dict[str, Any]:
             "method": b["method"], "before": b["before"], "after": b["after"],
             "synthetic rows": b["synthetic"],
         }  # fmt: skip
+    if prep.augment is not None:
+        summary["training batches augmented"] = prep.augment.describe()
+    if pseudo is not None:
+        summary["pseudo-labelled rows"] = pseudo.summary()
     return summary
 
 
@@ -203,20 +209,30 @@ def _execute(
                 prep.train.x, prep.train.y, prep.val.x, prep.val.y,
                 task=task, n_classes=prep.n_outputs, seed=spec.seed,
             )  # fmt: skip
-        result = train(
-            model,
-            (prep.train.x, prep.train.y),
-            (prep.val.x, prep.val.y) if prep.val is not None else None,
-            spec.train,
-            task=task,
-            n_classes=prep.n_outputs if task == "classification" else 0,
-            seed=spec.seed,
-            metric_fn=monitor,
-            class_names=prep.dataset.classes,
-            checkpoint_dir=run_dir / "checkpoints",
-            resume=resume is not None,
-            progress=not quiet,
-            reference_loss=reference,
+
+        def fit(
+            net: torch.nn.Module, xy: tuple[np.ndarray, np.ndarray], checkpoints: Path | None,
+            resumed: bool,
+        ) -> TrainResult:  # fmt: skip
+            return train(
+                net,
+                xy,
+                (prep.val.x, prep.val.y) if prep.val is not None else None,
+                spec.train,
+                task=task,
+                n_classes=prep.n_outputs if task == "classification" else 0,
+                seed=spec.seed,
+                metric_fn=monitor,
+                class_names=prep.dataset.classes,
+                checkpoint_dir=checkpoints,
+                resume=resumed,
+                progress=not quiet,
+                reference_loss=reference,
+                augment=prep.augment,
+            )
+
+        result, pseudo = fit_rounds(  # [train.pseudo_label]: rounds of fit; otherwise one
+            prep, spec, model, fit, checkpoints=run_dir / "checkpoints", resume=resume is not None
         )
         predictor = make_predictor(result.model, prep.preprocessor, prep.target, spec, prep.dataset)
         evaluation, test_out = _evaluate(predictor, prep, loaded)
@@ -240,7 +256,7 @@ def _execute(
             run_dir / "report.html",
             title=spec.report.title or f"{spec.name} — {run_id}",
             spec_text=loaded.text,
-            data_summary=_data_summary(prep),
+            data_summary=_data_summary(prep, pseudo),
             history=result.history,
             metrics=metrics,
             diagnosis=diagnosis,
@@ -262,7 +278,7 @@ def _execute(
         history=result.history,
         best_epoch=result.best_epoch,
         data_digest=prep.dataset.digest,
-        data_lineage=prep.lineage(),
+        data_lineage=prep.lineage() | ({"pseudo_label": pseudo.to_dict()} if pseudo else {}),
         parameters=count_parameters(result.model),
         seconds=time.perf_counter() - started,
         gates=_gates(loaded, metrics),

@@ -102,6 +102,8 @@ def _one(err: dict[str, Any], *, root: type[BaseModel], data: dict[str, Any]) ->
     if kind == "model_type":
         return f"{key} = {_show(value)}: must be a table ([{key}] with its keys)"
     msg = err["msg"].removeprefix("Value error, ")
+    if kind == "value_error" and not key:  # a check across sections: its message says it all
+        return msg
     msg = msg.replace("Input should be", "must be").replace("Input", "value")
     msg = msg.split(", unable to parse")[0]
     return f"{key} = {_show(value)}: {msg}; fix it in the spec"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from keel._config import Config
 from keel.data.config import DataConfig
@@ -29,3 +29,21 @@ class Spec(Config):
     report: ReportConfig = Field(default_factory=ReportConfig)
     gates: GatesConfig = Field(default_factory=GatesConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+
+    @model_validator(mode="after")
+    def _pseudo_labels_have_rows(self) -> Spec:
+        """``[train.pseudo_label]`` needs ``[data.unlabeled]``, and an unlabeled file needs
+        rounds: either alone would silently do nothing. ``fraction`` with rounds = 0 is allowed:
+        it is the labeled-only baseline pseudo-labelling is measured against."""
+        rounds, wanted = self.train.pseudo_label.rounds, self.data.unlabeled
+        if wanted is not None and wanted.source is not None and rounds == 0:
+            raise ValueError(
+                "[data.unlabeled] source is set but [train.pseudo_label] rounds = 0: set "
+                "rounds >= 1 to pseudo-label its rows, or remove [data.unlabeled]"
+            )
+        if wanted is None and rounds > 0:
+            raise ValueError(
+                f"[train.pseudo_label] rounds = {rounds} needs unlabeled rows: add "
+                "[data.unlabeled] source = FILE or fraction = F, or set rounds = 0"
+            )
+        return self

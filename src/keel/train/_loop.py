@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -40,6 +40,19 @@ MetricFn = Callable[[np.ndarray, np.ndarray], dict[str, float | None]]
 Validation = tuple[torch.Tensor, torch.Tensor]
 
 
+class BatchAugment(Protocol):
+    """Changes a training batch at random (``keel.data``'s ``Augmenter`` is one).
+
+    Returns ``(x, y_a, y_b, lam)``: without mixing ``y_b`` is None; with it the loss is
+    ``lam * loss(out, y_a) + (1 - lam) * loss(out, y_b)``. ``describe()`` is JSON-able."""
+
+    def __call__(
+        self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
 def train(
     model: nn.Module,
     train: tuple[np.ndarray, np.ndarray],
@@ -55,6 +68,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     reference_loss: float | None = None,
+    augment: BatchAugment | None = None,
 ) -> TrainResult:
     """Train ``model`` on in-memory ``train`` arrays as ``cfg`` says; validate on ``val``.
 
@@ -64,7 +78,9 @@ def train(
     ``checkpoint_dir``, ``last.pt`` is written after every epoch; ``resume=True`` continues from
     it and ends with the weights an uninterrupted run would have. The caller's torch RNG state is
     left untouched. ``reference_loss`` (a simpler model's validation loss, same criterion) lets the
-    diagnosis call a network that cannot beat it underfitting.
+    diagnosis call a network that cannot beat it underfitting. ``augment`` changes each training
+    batch (never validation), drawing from a generator seeded by ``(seed, epoch)`` so that a
+    resumed run draws what an uninterrupted one would.
     """
     if task not in ("classification", "regression"):
         raise SpecError(f"task {task!r} is not known: use 'classification' or 'regression'")
@@ -95,6 +111,8 @@ def train(
         "seed": seed,
         "rows": len(y),
     }
+    if augment is not None:
+        fingerprint["augment"] = augment.describe()
     checkpointer = Checkpointer(checkpoint_dir, fingerprint) if checkpoint_dir else None
     penalised = penalised_params(model) if cfg.l1 or cfg.l2 else []
     clipped = [p for p in model.parameters() if p.requires_grad]
@@ -126,12 +144,19 @@ def train(
                 bar.epoch_start()
                 model.train()
                 order = torch.randperm(len(y), generator=shuffle)
+                draws = _epoch_generator(seed, epoch) if augment is not None else None
                 losses: list[torch.Tensor] = []  # summed once per epoch: no per-batch sync
                 for start, stop in bounds:
                     idx = order[start:stop]
+                    xb, yb, mixed, lam = x[idx], y[idx], None, 1.0
+                    if augment is not None and draws is not None:
+                        xb, yb, mixed, lam = augment(xb, yb, draws)
                     with precision.autocast():
-                        out = model(precision.convert_input(x[idx]))
-                    loss = criterion(precision.convert_output(out), y[idx])
+                        out = model(precision.convert_input(xb))
+                    out = precision.convert_output(out)
+                    loss = criterion(out, yb)
+                    if mixed is not None:  # mixup: the two targets, weighted as the inputs were
+                        loss = lam * loss + (1.0 - lam) * criterion(out, mixed)
                     objective = loss + penalty(penalised, cfg.l1, cfg.l2) if penalised else loss
                     optimizer.zero_grad(set_to_none=True)
                     objective.backward()
@@ -229,6 +254,12 @@ def _check_monitor(
         f"[train.early_stopping] metric = {metric!r} is not a validation metric here: "
         f"use one of {', '.join(available)}"
     )
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The augmentation draws of one epoch: a function of (seed, epoch) alone, not of history."""
+    state = np.random.SeedSequence([seed, epoch]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
 def _dropout(model: nn.Module) -> float:

@@ -35,6 +35,28 @@ class ScheduleConfig(Config):
     min_lr: float = Field(0.0, ge=0.0, description="cosine: final lr")
 
 
+class PseudoLabelConfig(Config):
+    """``[train.pseudo_label]``: self-training on ``[data.unlabeled]`` rows (classification).
+
+    Each round labels the still-unlabeled rows whose top class probability reaches
+    ``threshold``, adds them to the training rows for good, and trains again.
+    """
+
+    rounds: int = Field(0, ge=0, le=100, description="label-and-retrain rounds (0: off)")
+    threshold: float = Field(
+        0.8, gt=0.0, le=1.0, description="accept a row when its top class probability reaches this"
+    )
+    max_per_round: int | None = Field(
+        None, ge=1, description="accept at most this many rows per round, most confident first"
+    )
+    max_per_class: int | None = Field(
+        None, ge=1, description="accept at most this many rows per class per round (no collapse)"
+    )
+    reset: bool = Field(
+        True, description="train a fresh network each round (true) or keep training the last one"
+    )
+
+
 class TrainConfig(Config):
     """How the network is optimised."""
 
@@ -51,6 +73,7 @@ class TrainConfig(Config):
     grad_clip: float | None = Field(None, gt=0.0, description="clip the global gradient norm")
     class_weights: Literal["none", "balanced"] | dict[str, float] = "none"
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    pseudo_label: PseudoLabelConfig = Field(default_factory=PseudoLabelConfig)
     precision: Literal["fp32", "bf16"] = "fp32"
     threads: int | None = Field(
         None, ge=1, description="torch intra-op threads (default: all cores)"

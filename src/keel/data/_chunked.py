@@ -1,0 +1,412 @@
+"""Checks, dedup and PII over a file larger than memory, in chunks of ``[data] chunk_rows`` rows.
+
+Three passes, each holding one chunk plus small per-row state:
+
+1. source → typed (kinds and task from the first chunk) → missing policy → PII scrubbed → a
+   temporary Parquet file. Kept per row: the dedup hash (8 bytes) and, for the checks, the
+   feature and target hashes (16 bytes); near dedup of a text column writes each row's MinHash
+   signature (4 x num_perm bytes) to a temporary file, not memory.
+2. After the source is read: exact duplicates are the repeats of a hash; near duplicates come
+   from LSH over the band keys of the distinct rows (8 bytes per band per row, built from the
+   signature file block by block), verified on the signatures, clustered as in memory.
+3. The temporary file again: kept rows written to ``out``; column statistics for the checks
+   (gap counts and a 1-bit-per-cell gap mask, up to two distinct values per column, class
+   counts, up to :data:`SAMPLE` values per numeric column for the outliers' median and spread),
+   then the numeric columns once more to count outliers.
+
+Same results as the in-memory path (:func:`keel.pipeline._prepare.clean`) when the first chunk
+types the columns as the whole file would and no numeric column holds more than :data:`SAMPLE`
+values; without a split there is no leakage check, and near duplicates of table rows (whose bins
+need every value) are neither removed nor checked here.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from keel.data import _dedup as dd
+from keel.data._blockwise import merge_pii, settle
+from keel.data._checks import (
+    DataCheck,
+    Judge,
+    far_cells,
+    robust_center,
+    row_hashes,
+    target_hashes,
+    whole_hashes,
+)
+from keel.data._chunks import ChunkWriter, iter_chunks
+from keel.data._columns import coerce_column, type_columns
+from keel.data._labels import sort_labels
+from keel.data._load import _drop_identifiers, _target_values, infer_task
+from keel.data._minhash import clusters, estimated_jaccard, keyed_pairs
+from keel.data._sources import _SCHEME
+from keel.data.config import DataConfig
+from keel.data.pii import PiiReport, scrub_frame
+from keel.errors import DataError, SpecError
+
+__all__ = ["SAMPLE", "Chunked", "clean_chunked"]
+
+SAMPLE = 100_000  # numeric values per column kept for the outliers' median/spread (800 kB)
+_SIG_ROWS = 1 << 14  # signature rows read back at a time
+
+
+@dataclass
+class Chunked:
+    """What a chunked clean found and wrote."""
+
+    name: str
+    rows_in: int
+    rows_out: int
+    chunks: int
+    kinds: dict[str, str]
+    task: str
+    pii: PiiReport | None
+    dedup: dd.DedupReport | None
+    check: DataCheck | None
+    written: Path | None
+
+
+class _Sketch:
+    """Text signatures of every row, appended to a file; band keys of chosen rows read back."""
+
+    def __init__(self, folder: Path, shingle: dd.Shingle, k: int, num_perm: int, seed: int):
+        self.path = folder / f"sig-{shingle}-{k}-{num_perm}-{seed}.u32"
+        self.options = dict(shingle=shingle, k=k, num_perm=num_perm, seed=seed)
+        self._file = self.path.open("wb")
+        self.rows = 0
+
+    def add(self, texts: pd.Series) -> None:
+        array = dd._text_array(texts)
+        words = dd._normalise(array, words=self.options["shingle"] == "word")
+        lengths = pc.binary_length(words).to_numpy(zero_copy_only=False)
+        if (lengths == 0).any():
+            at = int(np.argmax(lengths == 0))
+            raise DataError(
+                f"text row {self.rows + at + 1} is empty after normalisation; drop rows without "
+                "text before near-duplicate detection"
+            )
+        sig = dd._text_signatures(words, **self.options)  # type: ignore[arg-type]
+        self._file.write(np.ascontiguousarray(sig, np.uint32).tobytes())
+        self.rows += len(texts)
+
+    def near(self, rows: np.ndarray, threshold: float, bands: int | None = None) -> np.ndarray:
+        """Per position in ``rows`` (ascending), the first position of its near cluster."""
+        self._file.flush()
+        num_perm, seed = int(self.options["num_perm"]), int(self.options["seed"])
+        n = len(rows)
+        if n < 2:
+            return np.arange(n, dtype=np.int64)
+        sig = np.memmap(self.path, np.uint32, "r", shape=(self.rows, num_perm))
+        b, r = dd._bands(threshold, num_perm, bands)
+        from keel.data._minhash import _band_keys
+
+        keys = np.empty((b, n), np.uint64)  # 8 bytes per band per row
+        for s in range(0, n, _SIG_ROWS):
+            block = np.asarray(sig[rows[s : s + _SIG_ROWS]])
+            keys[:, s : s + len(block)] = _band_keys(block, b, r, seed).reshape(b, -1)
+        codes = np.empty(0, np.int64)  # one band at a time: the grouping's temporaries stay n-sized
+        for band in keys:
+            lo, hi = keyed_pairs(band, n)
+            codes = np.union1d(codes, lo * n + hi)
+        del keys
+        left, right = codes // n, codes % n
+        accepted = estimated_jaccard(sig, rows[left], rows[right]) >= threshold - 1e-12
+        return clusters(n, left[accepted], right[accepted])
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _release() -> None:
+    """Hand the chunk's freed Arrow memory back to the OS (mimalloc keeps it otherwise, and the
+    resident size would grow chunk by chunk)."""
+    pa.default_memory_pool().release_unused()
+
+
+def _typed(
+    chunk: pd.DataFrame, target: str, kinds: dict[str, Any], cfg: DataConfig, task: str
+) -> tuple[pd.DataFrame, pd.Series]:
+    features = pd.DataFrame(
+        {c: coerce_column(c, chunk[c], k) for c, k in kinds.items()}, index=chunk.index
+    )
+    y = _target_values(chunk[target], task)  # type: ignore[arg-type]
+    keep = y.notna().to_numpy()
+    gaps = features.isna()
+    if cfg.missing == "error" and (gaps.any().any() or not keep.all()):
+        column = next((str(c) for c, n in gaps.sum().items() if n), target)
+        raise DataError(
+            f'column {column!r} has missing values; set [data] missing = "drop" or '
+            '"impute", or fill the gaps'
+        )
+    if cfg.missing == "drop":
+        keep &= ~gaps.any(axis=1).to_numpy()
+    if not keep.all():
+        features, y = features.loc[keep], y.loc[keep]
+    return features.reset_index(drop=True), y.reset_index(drop=True)
+
+
+class _Stats:
+    """Column statistics of the kept rows, chunk by chunk."""
+
+    def __init__(self, kinds: dict[str, str], seed: int) -> None:
+        self.columns = list(kinds)
+        self.tabular = [c for c, k in kinds.items() if k in ("numeric", "categorical", "text")]
+        self.numeric = [c for c, k in kinds.items() if k == "numeric"]
+        self.gaps = np.zeros(len(self.columns), np.int64)
+        self.masks: list[np.ndarray] = []  # packed gap bits per row
+        self.values: dict[str, set[Any]] = {c: set() for c in self.tabular}
+        self.samples = {c: np.empty(SAMPLE) for c in self.numeric}  # filled up to seen
+        self.seen = dict.fromkeys(self.numeric, 0)
+        self.labels: pd.Series = pd.Series(dtype="int64")
+        self.classes: set[Any] = set()  # over every row, as Dataset.classes (before dedup)
+        self.rng = np.random.default_rng([seed, 11])
+        self.n = 0
+
+    def add(self, features: pd.DataFrame, target: pd.Series) -> None:
+        gaps = features[self.columns].isna().to_numpy()
+        self.gaps += gaps.sum(axis=0)
+        self.masks.append(np.packbits(gaps, axis=1))
+        for c in self.tabular:
+            if len(self.values[c]) < 2:
+                self.values[c].update(features[c].dropna().unique()[:2].tolist())
+        for c in self.numeric:
+            self._sample(c, features[c].to_numpy(np.float64, na_value=np.nan))
+        self.labels = self.labels.add(target.value_counts(), fill_value=0).astype("int64")
+        self.n += len(features)
+
+    def _sample(self, column: str, x: np.ndarray) -> None:
+        x = x[~np.isnan(x)]
+        held, seen = self.samples[column], self.seen[column]
+        room = min(max(0, SAMPLE - seen), len(x))
+        held[seen : seen + room] = x[:room]
+        rest = x[room:]
+        if len(rest):  # reservoir sampling (Algorithm R) past the first SAMPLE values
+            slots = self.rng.integers(0, seen + room + np.arange(1, len(rest) + 1))
+            hit = slots < SAMPLE
+            held[slots[hit]] = rest[hit]
+        self.seen[column] = seen + len(x)
+
+    def sample(self, column: str) -> np.ndarray:
+        return self.samples[column][: min(self.seen[column], SAMPLE)]
+
+    def rows_missing(self, over: list[str]) -> int:
+        wanted = np.isin(self.columns, over)
+        bits = np.packbits(wanted)
+        return int(sum(int(np.count_nonzero((m & bits).any(axis=1))) for m in self.masks))
+
+
+def _source(cfg: DataConfig, base_dir: Path) -> Path:
+    if _SCHEME.match(cfg.source) or Path(cfg.source).suffix.lower() not in (
+        ".csv", ".parquet", ".jsonl", ".ndjson",
+    ):  # fmt: skip
+        raise SpecError(
+            f"[data] chunk_rows reads files in chunks, but source = {cfg.source!r} is not a "
+            ".csv, .parquet or .jsonl file; remove chunk_rows for this source"
+        )
+    path = Path(cfg.source)
+    return path if path.is_absolute() else base_dir / path
+
+
+def clean_chunked(
+    cfg: DataConfig, base_dir: Path, *, seed: int = 0, out: Path | None = None,
+    checks: bool = True,
+) -> Chunked:  # fmt: skip
+    """Stream ``cfg.source`` in chunks of ``cfg.chunk_rows``: scrub, dedup, check, and write the
+    kept rows to ``out`` (CSV, Parquet or JSON Lines) when given."""
+    rows = cfg.chunk_rows or 100_000
+    path = _source(cfg, base_dir)
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist; fix [data] source")
+    if cfg.target is None:
+        raise DataError("[data] target is required for a file source; name the column to predict")
+    dedup_on = cfg.dedup.exact or cfg.dedup.near
+    with tempfile.TemporaryDirectory(prefix="keel-chunks-") as tmp:
+        folder = Path(tmp)
+        store = ChunkWriter(folder / "clean.parquet")
+        kinds: dict[str, Any] = {}
+        task = cfg.task
+        reports: list[PiiReport] = []
+        hashes: list[np.ndarray] = []
+        feature_h: list[np.ndarray] = []
+        target_h: list[np.ndarray] = []
+        text: str | None = None
+        sketch = check_sketch = None
+        rows_in = chunks = 0
+        classes: set[Any] = set()
+        pii_cfg = cfg.pii.model_copy(update={"drop": []})
+        for raw in iter_chunks(path, rows):
+            if not kinds:
+                if cfg.target not in raw.columns:
+                    raise DataError(f"target column {cfg.target!r} is not in {cfg.source!r}")
+                raw = _drop_identifiers(raw, cfg.target, cfg)
+                _, kinds = type_columns(raw, cfg.target, {}, cfg)
+                if task == "auto":
+                    task = infer_task(raw[cfg.target])
+                texts = [c for c, k in kinds.items() if k == "text"]
+                text = texts[0] if len(texts) == 1 else None
+                if cfg.dedup.near and text is None:
+                    raise SpecError(
+                        "[data.dedup] near over table rows needs every value for its bins, which "
+                        "chunk_rows does not keep; remove chunk_rows or near (exact dedup streams)"
+                    )
+                if cfg.dedup.near:
+                    d = cfg.dedup
+                    sketch = _Sketch(folder, d.shingle, d.k, d.num_perm, seed)
+                near_check = cfg.checks.near_duplicates != "off"  # off: not measured here
+                if checks and cfg.checks.enabled and near_check and text is not None:
+                    default = dict(shingle="char", k=5, num_perm=128, seed=0)
+                    same = sketch is not None and sketch.options == default
+                    check_sketch = sketch if same else _Sketch(folder, "char", 5, 128, 0)
+            else:
+                raw = _drop_identifiers(raw, cfg.target, cfg)
+            rows_in += len(raw)
+            chunks += 1
+            features, target = _typed(raw, cfg.target, kinds, cfg, task)
+            if cfg.pii.enabled:
+                features, report = scrub_frame(features, pii_cfg, env=os.environ)
+                reports.append(report)
+            data = features[text] if text is not None else features
+            if dedup_on:
+                if text is not None:
+                    hashes.append(dd._text_hashes(dd._normalise(dd._text_array(data))))
+                else:
+                    hashes.append(dd._row_hashes(data))
+            for s in {id(x): x for x in (sketch, check_sketch) if x is not None}.values():
+                s.add(data)
+            if checks and cfg.checks.enabled:
+                classes.update(target.dropna().unique().tolist())
+                feature_h.append(row_hashes(features))
+                target_h.append(target_hashes(target))
+            store.write(pd.concat([features, target], axis=1))
+            _release()
+        store.close()
+        if not kinds:
+            raise DataError(f"data source {cfg.source!r} has no rows; point [data] source at data")
+        pii = None
+        if cfg.pii.enabled:
+            pii = merge_pii(reports, pii_cfg)
+            pii = replace(pii, dropped=list(cfg.pii.drop))
+        keep, report = None, None
+        if dedup_on:
+            keep, report = _dedup(np.concatenate(hashes), cfg, sketch, seed, text is not None)
+        n = store.rows
+        keep = np.ones(n, bool) if keep is None else keep
+        writer = ChunkWriter(out) if out is not None else None
+        stats = _Stats(kinds, seed)
+        stats.classes = classes
+        at = 0
+        for frame in iter_chunks(folder / "clean.parquet", rows):
+            kept = frame.loc[keep[at : at + len(frame)]]
+            at += len(frame)
+            if writer is not None:
+                writer.write(kept)
+            stats.add(kept[list(kinds)], kept[cfg.target])
+            _release()
+        if writer is not None:
+            writer.close()
+        check = None
+        if checks and cfg.checks.enabled:
+            fh, th = np.concatenate(feature_h)[keep], np.concatenate(target_h)[keep]
+            check = _check(cfg, stats, fh, th, check_sketch, keep, task, kinds, folder, rows)
+        for s in (sketch, check_sketch):
+            if s is not None:
+                s.close()
+    return Chunked(
+        name=path.stem, rows_in=rows_in, rows_out=int(keep.sum()), chunks=chunks,
+        kinds=dict(kinds), task=task, pii=pii, dedup=report, check=check, written=out,
+    )  # fmt: skip
+
+
+def _dedup(
+    hashes: np.ndarray, cfg: DataConfig, sketch: _Sketch | None, seed: int, texts: bool
+) -> tuple[np.ndarray, dd.DedupReport]:
+    d = cfg.dedup
+    n = len(hashes)
+    rep = dd._first_of_equal(hashes)
+    exact_removed = int(np.count_nonzero(rep != np.arange(n)))
+    if sketch is None:
+        return settle(hashes, rep, exact_removed, None, "exact")
+    threshold = dd.TEXT_THRESHOLD if d.threshold is None else d.threshold
+    rest = np.flatnonzero(rep == np.arange(n))
+    within = sketch.near(rest, threshold)
+    rep[rest] = rest[within]
+    rep = rep[rep]
+    b, r = dd._bands(threshold, d.num_perm, None)
+    method = f"exact+minhash({d.shingle} k={d.k}, num_perm={d.num_perm}, bands={b}x{r})"
+    return settle(hashes, rep, exact_removed, threshold, method)
+
+
+def _check(
+    cfg: DataConfig, stats: _Stats, features: np.ndarray, target: np.ndarray,
+    sketch: _Sketch | None, keep: np.ndarray, task: str, kinds: dict[str, str], folder: Path,
+    rows: int,
+) -> DataCheck:  # fmt: skip
+    judge = Judge(stats.n, cfg.checks)
+    if stats.n:
+        judge.duplicates(whole_hashes(features, target))
+        if task == "classification":
+            judge.conflicting(features, target)
+        if sketch is not None:  # the in-memory check's dedup, over the kept rows
+            kept = np.flatnonzero(keep)
+            text_h = _kept_text_hashes(folder, kinds, rows, keep)
+            rep = dd._first_of_equal(text_h)
+            rest = np.flatnonzero(rep == np.arange(len(kept)))
+            threshold = cfg.checks.near_threshold or dd.TEXT_THRESHOLD
+            within = sketch.near(kept[rest], threshold)
+            rep[rest] = rest[within]
+            rep = rep[rep]
+            removed = int(np.count_nonzero(rep != np.arange(len(kept))))
+            exact = len(kept) - len(rest)
+            sizes = np.bincount(rep, minlength=len(kept))
+            judge.near(removed - exact, int(np.count_nonzero(sizes > 1)), threshold)
+        missing = pd.Series(stats.gaps / stats.n, index=stats.columns)
+        judge.missing(missing, stats.rows_missing)
+        judge.constant([c for c in stats.tabular if len(stats.values[c]) <= 1])
+        if stats.numeric:
+            _outliers(judge, stats, folder, rows, keep, cfg.checks.outlier_z)
+        if task == "classification":
+            judge.balance(stats.labels, sort_labels(list(stats.classes)))
+    return judge.result(kinds)
+
+
+def _kept_text_hashes(
+    folder: Path, kinds: dict[str, str], rows: int, keep: np.ndarray
+) -> np.ndarray:
+    text = next(c for c, k in kinds.items() if k == "text")
+    out, at = [], 0
+    for frame in iter_chunks(folder / "clean.parquet", rows):
+        column = frame[text].loc[keep[at : at + len(frame)]]
+        at += len(frame)
+        out.append(dd._text_hashes(dd._normalise(dd._text_array(column))))
+    return np.concatenate(out)
+
+
+def _outliers(
+    judge: Judge, stats: _Stats, folder: Path, rows: int, keep: np.ndarray, z: float
+) -> None:
+    centers = [robust_center(stats.sample(c)[:, None]) for c in stats.numeric]
+    median = np.concatenate([m for m, _ in centers])
+    spread = np.concatenate([s for _, s in centers])
+    far_rows, counts, at = 0, np.zeros(len(stats.numeric), np.int64), 0
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(folder / "clean.parquet")
+    for batch in source.iter_batches(batch_size=rows, columns=stats.numeric):
+        x = batch.to_pandas().to_numpy(np.float64, na_value=np.nan)
+        x = x[keep[at : at + len(x)]]
+        at += len(batch)
+        far = far_cells(x, median, spread, z)
+        far_rows += int(far.any(axis=1).sum())
+        counts += far.sum(axis=0)
+    per_column = {c: int(k) for c, k in zip(stats.numeric, counts, strict=True) if k}
+    judge.outliers(far_rows, per_column)

@@ -1,0 +1,138 @@
+"""``[data.unlabeled]``: the rows pseudo-labelling may label, from a file or hidden training rows.
+
+With ``fraction`` the labels of that share of the training split are hidden (stratified, seeded)
+and kept aside, so the accuracy of every pseudo label can be measured; validation and test rows
+keep their labels. With ``source`` a file with the training data's feature columns is read by the
+same readers, typed like the training columns, and scrubbed by ``[data.pii]`` the same way.
+Either way the preprocessing is fitted on the labeled training rows only and then encodes these.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from keel.data import Dataset, Preprocessor, TargetEncoder
+from keel.data._columns import coerce_column
+from keel.data._readers import read_table
+from keel.data._split import _class_codes, _strata
+from keel.data._suggest import listing
+from keel.data.pii import scrub_frame
+from keel.errors import DataError, SpecError
+from keel.spec import Spec
+
+__all__ = [
+    "Unlabeled",
+    "check_task",
+    "from_file",
+    "from_hidden",
+    "hide_labels",
+    "read_unlabeled",
+]
+
+
+@dataclass
+class Unlabeled:
+    """Encoded unlabeled rows; ``hidden`` holds their true class indices when known (fraction)."""
+
+    origin: str  # "fraction" or "file"
+    source: str
+    x: np.ndarray
+    rows: np.ndarray  # dataset positions (fraction) or row numbers in the file
+    hidden: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_lineage(self) -> dict[str, Any]:
+        return {"origin": self.origin, "source": self.source, "rows": len(self)}
+
+
+def check_task(spec: Spec, task: str) -> None:
+    if spec.data.unlabeled is not None and task != "classification":
+        raise SpecError(
+            f"[train.pseudo_label] labels classes; this task is {task}: remove "
+            "[data.unlabeled] and [train.pseudo_label]"
+        )
+
+
+def hide_labels(
+    dataset: Dataset, train_rows: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(labeled, unlabeled) training positions: ``fraction`` of them hidden, per class."""
+    from sklearn.model_selection import train_test_split
+
+    n_hidden = round(fraction * len(train_rows))
+    n_kept = len(train_rows) - n_hidden
+    need = max(2, len(dataset.classes))
+    if n_hidden < 1 or n_kept < need:
+        raise DataError(
+            f"[data.unlabeled] fraction = {fraction:g} of {len(train_rows)} training rows leaves "
+            f"{n_kept} labeled and {n_hidden} unlabeled; keep at least {need} labeled (one per "
+            "class) and one unlabeled: change fraction"
+        )
+    strata = _strata(_class_codes(dataset, train_rows))
+    kept, hidden = train_test_split(
+        train_rows, test_size=n_hidden, random_state=int(seed) % 2**32, stratify=strata
+    )
+    return np.sort(kept).astype(np.int64), np.sort(hidden).astype(np.int64)
+
+
+def from_hidden(
+    dataset: Dataset, pre: Preprocessor, target: TargetEncoder, rows: np.ndarray, fraction: float
+) -> Unlabeled:
+    x = pre.transform(dataset.features.iloc[rows])
+    hidden = target.encode(dataset.target.iloc[rows])
+    source = f"{fraction:g} of the training rows"
+    return Unlabeled(origin="fraction", source=source, x=x, rows=rows, hidden=hidden)
+
+
+def read_unlabeled(spec: Spec, base_dir: Path, dataset: Dataset) -> tuple[pd.DataFrame, np.ndarray]:
+    """The unlabeled file's feature columns, typed like the training data's and PII-scrubbed,
+    and the row number in the file of each row kept."""
+    cfg = spec.data
+    ref = cfg.unlabeled.source if cfg.unlabeled is not None else None
+    if ref is None:
+        raise SpecError("[data.unlabeled] source is not set")
+    path = Path(ref) if Path(ref).is_absolute() else Path(base_dir) / ref
+    frame = read_table(path)
+    columns = list(dataset.schema.columns)
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:
+        raise DataError(
+            f"[data.unlabeled] source {ref!r} lacks feature column {absent[0]!r} ({len(absent)} "
+            f"of {len(columns)} missing); give it the training data's columns {listing(columns)}"
+        )
+    if len(frame) == 0:
+        raise DataError(f"[data.unlabeled] source {ref!r} has no rows; point it at unlabeled data")
+    frame = frame.reset_index(drop=True)
+    features = pd.DataFrame(
+        {c: coerce_column(c, frame[c], dataset.schema.columns[c]) for c in columns}
+    )
+    rows = np.arange(len(features), dtype=np.int64)
+    gaps = features.isna().any(axis=1).to_numpy()
+    if gaps.any() and cfg.missing == "error":
+        column = next(c for c in columns if features[c].isna().any())
+        raise DataError(
+            f"[data.unlabeled] source {ref!r}: column {column!r} has "
+            f"{int(features[column].isna().sum())} missing values; fill them or set [data] "
+            'missing = "drop" or "impute"'
+        )
+    if gaps.any() and cfg.missing == "drop":
+        features, rows = features.loc[~gaps].reset_index(drop=True), rows[~gaps]
+        if len(features) == 0:
+            raise DataError(f"[data.unlabeled] source {ref!r} has no complete rows")
+    if cfg.pii.enabled:
+        features, _ = scrub_frame(features, cfg.pii.model_copy(update={"drop": []}), env=os.environ)
+    return features, rows
+
+
+def from_file(spec: Spec, base_dir: Path, dataset: Dataset, pre: Preprocessor) -> Unlabeled:
+    features, rows = read_unlabeled(spec, base_dir, dataset)
+    source = spec.data.unlabeled.source if spec.data.unlabeled is not None else ""
+    return Unlabeled(origin="file", source=str(source), x=pre.transform(features), rows=rows)
