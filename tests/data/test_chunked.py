@@ -160,6 +160,9 @@ def test_keel_data_clean_writes_the_kept_rows(tmp_path, keel_cli):
     assert checked.returncode == 0, checked.stderr
     doc = json.loads(checked.stdout)
     assert doc["streamed"] and doc["rows"] == 425 and doc["summary"]["chunks"] == 8
+    report = Path(doc["report"]).read_text()  # the data report, from the streamed statistics
+    assert "data check (streamed, 8 chunks)" in report and "duplicates removed" in report
+    assert report.count("data:image/png;base64,") >= 2  # at least: problems, classes
 
 
 _PEAK = """

@@ -41,9 +41,9 @@ def check(
     def run() -> tuple[dict[str, Any], Path, Path | None, Any]:
         loaded = load_spec(spec)
         s = loaded.spec
-        if s.data.chunk_rows:  # a file larger than memory: streamed, no split, no HTML report
-            doc, path, result = _streamed(spec, s, loaded.base_dir, None)
-            return doc, path, None, result
+        if s.data.chunk_rows:  # a file larger than memory: streamed, no split
+            doc, path, result = _streamed(spec, s, loaded.base_dir, None, html, loaded.text)
+            return doc, path, doc.pop("report", None), result
         cleaned = clean(s, loaded.base_dir)
         dataset, split = cleaned.dataset, cleaned.split
         result = cleaned.check or check_dataset(dataset, split, s.data.checks)
@@ -103,9 +103,10 @@ def _print(doc: dict[str, Any], path: Path, report: Path | None) -> None:
 
 
 def _streamed(
-    spec: Path, s: Any, base_dir: Path, out_path: Path | None
+    spec: Path, s: Any, base_dir: Path, out_path: Path | None, html: bool, text: str
 ) -> tuple[dict[str, Any], Path, Any]:
-    """``[data] chunk_rows``: checks, dedup and PII streamed over the file; JSON under checks/."""
+    """``[data] chunk_rows``: checks, dedup and PII streamed over the file; JSON (and with
+    ``html`` the data report) under checks/."""
     from keel._io import write_json_atomic
     from keel.data._chunked import clean_chunked
     from keel.workspace import Workspace
@@ -131,6 +132,12 @@ def _streamed(
         doc["out"] = str(out_path)
     path = Workspace.find().root / "checks" / f"{s.name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     write_json_atomic(path, doc)
+    if html:
+        from keel.pipeline._data_report import write_streamed_report
+
+        doc["report"] = write_streamed_report(
+            path.with_suffix(".html"), spec=s, spec_text=text, summary=summary, done=done
+        )
     return doc, path, result
 
 
@@ -144,6 +151,7 @@ def clean_file(
         100_000, "--chunk-rows", min=1, help="rows per chunk unless the spec sets chunk_rows"
     ),
     as_json: bool = typer.Option(False, "--json", help="print the result as one JSON object"),
+    html: bool = typer.Option(True, "--html/--no-html", help="also write the HTML data report"),
 ) -> None:
     """Stream the spec's data file in chunks (memory bounded by the chunk): drop identifiers and
     scrub personal data ([data.pii]), remove duplicates ([data.dedup]), run [data.checks], and
@@ -156,13 +164,14 @@ def clean_file(
         s = loaded.spec
         if not s.data.chunk_rows:
             s = s.model_copy(update={"data": s.data.model_copy(update={"chunk_rows": chunk_rows})})
-        return _streamed(spec, s, loaded.base_dir, out_path)
+        return _streamed(spec, s, loaded.base_dir, out_path, html, loaded.text)
 
     doc, path, result = _guard(run)
+    report = doc.pop("report", None)
     if as_json:
-        print(json.dumps({**doc, "written": str(path)}))
+        print(json.dumps({**doc, "written": str(path), "report": str(report) if report else None}))
     else:
-        _print(doc, path, None)
+        _print(doc, path, report)
         err_console.print(f"cleaned rows: {out_path}")
     if result is not None and result.errors:
         first = result.errors[0]

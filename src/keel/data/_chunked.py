@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,9 @@ class Chunked:
     dedup: dd.DedupReport | None
     check: DataCheck | None
     written: Path | None
+    missing: dict[str, float] = field(default_factory=dict)  # column → share missing (kept rows)
+    samples: dict[str, np.ndarray] = field(default_factory=dict)  # numeric column → sample
+    class_counts: dict[str, int] = field(default_factory=dict)  # kept rows per class
 
 
 class _Sketch:
@@ -321,9 +324,13 @@ def clean_chunked(
         for s in (sketch, check_sketch):
             if s is not None:
                 s.close()
+    missing = {c: float(g) / stats.n for c, g in zip(stats.columns, stats.gaps, strict=True) if g}
     return Chunked(
         name=path.stem, rows_in=rows_in, rows_out=int(keep.sum()), chunks=chunks,
         kinds=dict(kinds), task=task, pii=pii, dedup=report, check=check, written=out,
+        missing=missing, samples={c: stats.sample(c).copy() for c in stats.numeric},
+        class_counts={str(k): int(v) for k, v in stats.labels.items()}
+        if task == "classification" else {},
     )  # fmt: skip
 
 

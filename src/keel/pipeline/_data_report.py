@@ -96,3 +96,35 @@ def write_check_report(
         figures=data_figures(cleaned.dataset, cleaned.split, check, spec),
         spec_text=spec_text,
     )
+
+
+def write_streamed_report(
+    path: Path, *, spec: Spec, spec_text: str, summary: dict[str, Any], done: Any
+) -> Path:
+    """The data report of a streamed check (:class:`~keel.data._chunked.Chunked`): the same
+    figures, from its running statistics and samples; no split, so classes are over all rows."""
+    from keel.report import write_data_report
+
+    rng = np.random.default_rng(spec.seed)
+    samples = {
+        c: v if len(v) <= _SAMPLE else rng.choice(v, _SAMPLE, replace=False)
+        for c, v in done.samples.items()
+    }
+    measured = done.check.measured if done.check is not None else {}
+    figures = DataFigures(
+        rows=done.rows_out,
+        measured=measured,
+        parts={"all rows": done.class_counts} if done.class_counts else {},
+        missing=done.missing,
+        numeric=samples,
+        outlier_z=spec.data.checks.outlier_z,
+    )
+    return write_data_report(
+        path,
+        title=f"{spec.name} — data check (streamed, {done.chunks} chunks)",
+        summary=summary,
+        check=done.check.to_dict() if done.check is not None else None,
+        repairs=repairs(done.pii, done.dedup),
+        figures=figures,
+        spec_text=spec_text,
+    )
