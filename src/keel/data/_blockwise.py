@@ -245,7 +245,8 @@ def row_hashes_of(mapper: Mapper, frame: pd.DataFrame) -> np.ndarray:
     """:func:`~keel.data._checks.row_hashes` by blocks (a row's hash is its own business)."""
     if len(frame) == 0 or frame.shape[1] == 0:
         return row_hashes(frame)
-    return np.concatenate(mapper(row_hashes, frame))
+    kinds = dd.column_kinds(frame)  # decided over whole columns, as the local hashes do
+    return np.concatenate(mapper(partial(row_hashes, kinds=kinds), frame))
 
 
 def _transform_part(

@@ -82,11 +82,16 @@ class DataCheck:
         }
 
 
-def row_hashes(frame: pd.DataFrame) -> np.ndarray:
-    """One uint64 per row over its values (column order as given; NaN equals NaN)."""
+def row_hashes(frame: pd.DataFrame, kinds: list[str | None] | None = None) -> np.ndarray:
+    """One uint64 per row over its values normalised as exact dedup normalises them (NFKC, case,
+    whitespace, 1 == 1.0, NaN == NaN), so a check counts the duplicates dedup would remove.
+    ``kinds`` (``_dedup.column_kinds`` of the whole frame) keeps a block's hashes equal to the
+    whole frame's."""
     if frame.shape[1] == 0:
         return np.zeros(len(frame), dtype=np.uint64)
-    return pd.util.hash_pandas_object(frame, index=False).to_numpy(np.uint64)
+    from keel.data._dedup import _row_hashes
+
+    return _row_hashes(frame, kinds)
 
 
 def _pct(x: float) -> str:
@@ -116,7 +121,8 @@ class Judge:
         if repeats and repeats / self.n > self.cfg.max_duplicates:
             self.add(
                 "duplicates",
-                f"{repeats} rows ({_pct(repeats / self.n)}) repeat an earlier row exactly; "
+                f"{repeats} rows ({_pct(repeats / self.n)}) repeat an earlier row (features "
+                "and target equal after normalising case, spaces and number formats); "
                 "they weigh double in training and can leak across the split",
                 repeats,
             )
