@@ -121,7 +121,8 @@ def test_an_unlabeled_file_is_pseudo_labelled(tmp_path, keel_home):
     result = keel.run(spec, quiet=True, register=False, home=str(keel_home))
     record = result.data_lineage["pseudo_label"]
     assert result.data_lineage["unlabeled"] == {
-        "origin": "file", "source": "unlabeled.csv", "rows": 120
+        "origin": "file", "source": "unlabeled.csv", "rows": 119, "dropped_known": 0,
+        "dropped_repeats": 1,  # iris repeats one flower (rows 101 and 142)
     }  # fmt: skip
     assert record["rounds"][1]["accepted"] > 0
     assert all(n <= 10 for r in record["rounds"] for n in r["per_class"].values())
@@ -187,3 +188,19 @@ def test_a_resumed_run_repeats_every_round(tmp_path, keel_home):
     assert again.data_lineage == first.data_lineage
     assert again.metrics["test"] == first.metrics["test"]
     assert (first.run_dir / "checkpoints" / "round-2" / "last.pt").is_file()
+
+
+def test_unlabeled_rows_that_are_labeled_rows_or_repeats_are_dropped(tmp_path, keel_home):
+    """A test row that came back unlabeled would be pseudo-labelled, trained on, then scored."""
+    unlabeled = iris_files(tmp_path)
+    rest = pd.read_csv(unlabeled)
+    labeled = pd.read_csv(tmp_path / "iris.csv").drop(columns=["species"])
+    leaky = pd.concat([rest, labeled.iloc[:7], rest.iloc[:3]], ignore_index=True)
+    leaky["sepal length (cm)"] = leaky["sepal length (cm)"].astype(str)  # "5.1" == 5.1
+    leaky.to_csv(tmp_path / "leaky.csv", index=False)
+    spec = write(tmp_path, IRIS_FILE.format(unlabeled="leaky.csv", rounds=1), "leaky.toml")
+    result = keel.run(spec, quiet=True, register=False, home=str(keel_home))
+    assert result.data_lineage["unlabeled"] == {
+        "origin": "file", "source": "leaky.csv", "rows": 119, "dropped_known": 7,
+        "dropped_repeats": 4,  # 3 planted + iris's own repeated flower
+    }  # fmt: skip

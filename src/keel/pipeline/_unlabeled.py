@@ -3,8 +3,9 @@
 With ``fraction`` the labels of that share of the training split are hidden (stratified, seeded)
 and kept aside, so the accuracy of every pseudo label can be measured; validation and test rows
 keep their labels. With ``source`` a file with the training data's feature columns is read by the
-same readers, typed like the training columns, and scrubbed by ``[data.pii]`` the same way.
-Either way the preprocessing is fitted on the labeled training rows only and then encodes these.
+same readers, typed like the training columns, and scrubbed by ``[data.pii]`` the same way; its
+rows equal to a labeled row (of any split: a test row labeled and trained on would leak) or to an
+earlier row of the file are dropped and counted. Either way the preprocessing is fitted on the labeled training rows only and then encodes these.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from keel.data import Dataset, Preprocessor, TargetEncoder
+from keel.data._checks import row_hashes
 from keel.data._columns import coerce_column
+from keel.data._dedup import column_kinds
 from keel.data._readers import read_table
 from keel.data._split import _class_codes, _strata
 from keel.data._suggest import listing
@@ -45,12 +48,17 @@ class Unlabeled:
     x: np.ndarray
     rows: np.ndarray  # dataset positions (fraction) or row numbers in the file
     hidden: np.ndarray | None = None
+    known: int = 0  # file rows dropped: equal to a row of the labeled data (any split)
+    repeats: int = 0  # file rows dropped: equal to an earlier row of the file
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def to_lineage(self) -> dict[str, Any]:
-        return {"origin": self.origin, "source": self.source, "rows": len(self)}
+        out: dict[str, Any] = {"origin": self.origin, "source": self.source, "rows": len(self)}
+        if self.origin == "file":
+            out |= {"dropped_known": self.known, "dropped_repeats": self.repeats}
+        return out
 
 
 def check_task(spec: Spec, task: str) -> None:
@@ -132,7 +140,30 @@ def read_unlabeled(spec: Spec, base_dir: Path, dataset: Dataset) -> tuple[pd.Dat
     return features, rows
 
 
+def novel_rows(features: pd.DataFrame, dataset: Dataset) -> tuple[np.ndarray, int, int]:
+    """Which unlabeled rows are new: not equal (as exact dedup normalises) to any row of the
+    labeled data, whatever its split, and not to an earlier unlabeled row. A test row that came
+    back unlabeled would be pseudo-labelled, trained on, then scored: a leak. Returns the mask
+    and how many rows each rule dropped."""
+    columns = list(dataset.schema.columns)
+    kinds = column_kinds(dataset.features[columns])
+    theirs = row_hashes(dataset.features[columns], kinds)
+    mine = row_hashes(features[columns], kinds)
+    known = np.isin(mine, theirs)
+    repeat = pd.Series(mine).duplicated().to_numpy() & ~known
+    return ~(known | repeat), int(known.sum()), int(repeat.sum())
+
+
 def from_file(spec: Spec, base_dir: Path, dataset: Dataset, pre: Preprocessor) -> Unlabeled:
     features, rows = read_unlabeled(spec, base_dir, dataset)
-    source = spec.data.unlabeled.source if spec.data.unlabeled is not None else ""
-    return Unlabeled(origin="file", source=str(source), x=pre.transform(features), rows=rows)
+    source = str(spec.data.unlabeled.source if spec.data.unlabeled is not None else "")
+    new, known, repeats = novel_rows(features, dataset)
+    if not new.any():
+        raise DataError(
+            f"[data.unlabeled] source {source!r}: all {len(rows)} rows repeat labeled rows or "
+            "each other; point it at rows the labeled data does not hold"
+        )
+    return Unlabeled(
+        origin="file", source=source, x=pre.transform(features.loc[new]), rows=rows[new],
+        known=known, repeats=repeats,
+    )  # fmt: skip
