@@ -245,8 +245,13 @@ def test_limits_answer_413(server: Running, models: Models, production, digits_r
     assert method.status_code == 405
 
 
-def test_metrics_count_requests_batches_and_versions(server: Running, models: Models):
+def test_metrics_count_requests_batches_and_versions(
+    server: Running, models: Models, production, digits_rows
+):
     with server.client(models.keys["reader"]) as client:
+        client.post(
+            "/v1/models/digits:predict", json={"instances": _records(production, digits_rows[:2])}
+        ).raise_for_status()
         client.post("/v1/models/digits:predict", content=b"{")
         text = client.get("/metrics").text
     assert (
@@ -350,3 +355,36 @@ def test_two_worker_processes_answer(models: Models, tmp_path, production, digit
     assert [a.status_code for a in answers] == [200] * 6
     labels = [a.json()["predictions"][0] for a in answers]
     assert labels == production.predict(digits_rows[:6]).tolist()
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def test_metrics_of_two_workers_add_up(models: Models, tmp_path, production, digits_rows):
+    """Whichever worker answers a scrape, /metrics counts every request the server answered."""
+    running = start(models, tmp_path, "digits:1", "--no-auth", "--workers", "2")
+    try:
+        with running.client() as client:
+            for i in range(24):  # new connections: the kernel spreads them over both workers
+                with running.client() as one:
+                    one.post(
+                        "/v1/models/digits:predict",
+                        json={"instances": _records(production, digits_rows[i : i + 1])},
+                    ).raise_for_status()
+            scrapes = [client.get("/metrics").text for _ in range(4)]
+    finally:
+        running.stop()
+    route = "/v1/models/{name}:predict"
+    for text in scrapes:
+        assert _sample(text, "keel_requests_total", route=route, status="200") == 24
+        assert _sample(text, "keel_predictions_total", model="digits") == 24
+        assert _sample(text, "keel_batch_rows_sum", model="digits") == 24
+        assert _sample(text, "keel_served_version", model="digits") == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shutil
+import tempfile
 from typing import Any
 
 import typer
@@ -117,6 +119,20 @@ def serve(
         f"serving on http://{host}:{port} ({server}, {workers} worker(s)); auth: {auth}; "
         "docs at /docs"
     )
+    if workers > 1:  # /metrics combines every worker's series (see keel.serve._metrics)
+        from keel.serve._metrics import MULTIPROCESS_ENV
+
+        metrics_dir = tempfile.mkdtemp(prefix="keel-metrics-")
+        os.environ[MULTIPROCESS_ENV] = metrics_dir
+        try:
+            _run(server, host, port, workers)
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    else:
+        _run(server, host, port, workers)
+
+
+def _run(server: str, host: str, port: int, workers: int) -> None:
     if server == "granian":
         from granian import Granian
         from granian.constants import Interfaces

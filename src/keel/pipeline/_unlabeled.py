@@ -5,7 +5,8 @@ and kept aside, so the accuracy of every pseudo label can be measured; validatio
 keep their labels. With ``source`` a file with the training data's feature columns is read by the
 same readers, typed like the training columns, and scrubbed by ``[data.pii]`` the same way; its
 rows equal to a labeled row (of any split: a test row labeled and trained on would leak) or to an
-earlier row of the file are dropped and counted. Either way the preprocessing is fitted on the labeled training rows only and then encodes these.
+earlier row of the file are dropped and counted. Either way the preprocessing is fitted on the
+labeled training rows only and then encodes these.
 """
 
 from __future__ import annotations

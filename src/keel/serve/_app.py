@@ -305,8 +305,8 @@ def create_app(server: Server) -> FastAPI:
         from keel.serve._metrics import CONTENT_TYPE_LATEST
 
         await reader(request, "metrics")
-        for served in server.served():
-            server.metrics.queue_rows.labels(served.name).set(served.current.batcher.queue_depth)
+        for name in server.models:
+            server.publish_queue(name)
         return Response(server.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     def openapi() -> dict[str, Any]:

@@ -1,7 +1,15 @@
-"""Prometheus metrics of one server process (``GET /metrics``, text exposition format)."""
+"""Prometheus metrics of the server (``GET /metrics``, text exposition format).
+
+With ``--workers N`` every worker writes its series to memory-mapped files in the folder
+``PROMETHEUS_MULTIPROC_DIR`` names (set by ``keel serve`` before the workers start), and a scrape
+answered by any worker sums counters and histograms over all of them, so ``/metrics`` shows the
+whole server, not the one process that happened to answer. Gauges say how they combine: rows queued
+add up over live workers, the served version is the highest any live worker serves.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prometheus_client import (
@@ -14,7 +22,9 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "MULTIPROCESS_ENV", "Metrics", "worker_exit"]
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _ROWS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
@@ -36,12 +46,14 @@ class Metrics:
         self.batch_rows = Histogram(
             "keel_batch_rows", "rows per inference batch", ["model"], buckets=_ROWS, registry=r
         )
+        self.multiprocess = bool(os.environ.get(MULTIPROCESS_ENV))
         self.queue_rows = Gauge(
-            "keel_queue_rows", "rows waiting for a batch", ["model"], registry=r
-        )
+            "keel_queue_rows", "rows waiting for a batch", ["model"], registry=r,
+            multiprocess_mode="livesum",
+        )  # fmt: skip
         self.served_version = Gauge(
             "keel_served_version", "the version answering for a model", ["model", "ref"],
-            registry=r,
+            registry=r, multiprocess_mode="livemax",
         )  # fmt: skip
         self.swaps = Counter(
             "keel_swaps", "served-version changes (promote, rollback, reload)", ["model"],
@@ -67,4 +79,19 @@ class Metrics:
         child[1].observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The exposition text: this process's registry, or every worker's series combined."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined)
+        return generate_latest(combined)
+
+
+def worker_exit() -> None:
+    """Drop this worker's live gauges from the combined view (a no-op with one process)."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())

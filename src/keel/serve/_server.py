@@ -22,7 +22,7 @@ from keel.errors import NotFoundError, UserError
 from keel.registry._apikeys import check_api_key
 from keel.registry.types import ApiKeyRecord
 from keel.serve._guard import Caller, KeyCache, TokenBuckets, presented_key
-from keel.serve._metrics import Metrics
+from keel.serve._metrics import Metrics, worker_exit
 from keel.serve._served import LoadedVersion, ServedModel, load_version
 
 __all__ = ["Server", "ServerOptions"]
@@ -99,6 +99,12 @@ class Server:
 
     def _on_batch(self, model: str, rows: int, seconds: float) -> None:
         self.metrics.batch_rows.labels(model).observe(rows)
+        self.publish_queue(model)  # after every batch: a scrape by another worker sees it too
+
+    def publish_queue(self, model: str) -> None:
+        """Set the queued-rows gauge of ``model`` (every version it serves)."""
+        depth = sum(s.current.batcher.queue_depth for s in self.models.get(model, []))
+        self.metrics.queue_rows.labels(model).set(depth)
 
     # -- life ------------------------------------------------------------------------------------
 
@@ -142,6 +148,7 @@ class Server:
         if self.registry is not None:
             await self.call(self.registry.close)
         self._pool.shutdown(wait=False)
+        worker_exit()
 
     def _open_logs(self, folder: Path) -> None:
         from keel.serve._predlog import PredictionLog, PredictionLogSettings
