@@ -129,3 +129,31 @@ def test_a_regression_target_is_drawn(tmp_path):
     _, doc = _write(tmp_path, figures=figures)
     assert "Target" in doc.text and "Classes per split" not in doc.text
     assert len(doc.images) == 5  # target replaces the classes chart
+
+
+def test_image_data_shows_sample_images_per_class(tmp_path):
+    rng = np.random.default_rng(3)
+    images = rng.random((3, 4, 1, 8, 8))
+    images[2, 3] = np.nan  # a class with fewer samples than the row holds
+    figures = _figures(numeric={}, text_words=None, images=images, image_labels=["a", "b", "c"])
+    _, doc = _write(tmp_path, figures=figures)
+    assert "Sample images" in doc.text
+    grid = doc.images[-1]
+    image = Image.open(io.BytesIO(base64.b64decode(grid.split(",", 1)[1])))
+    assert image.height > 200 and len(image.convert("L").getcolors(1_000_000) or []) > 20
+
+
+def test_a_data_check_of_images_samples_every_class(tmp_path):
+    from keel.data import DataConfig, load_dataset, split_dataset
+    from keel.pipeline._data_report import data_figures
+    from keel.spec import Spec
+
+    spec = Spec(name="digits", data=DataConfig(source="builtin:digits"))
+    ds = load_dataset(spec.data, base_dir=tmp_path)
+    figures = data_figures(ds, split_dataset(ds, spec.data.split, 0), None, spec)
+    assert figures.images is not None and figures.images.shape == (10, 8, 1, 8, 8)
+    assert figures.image_labels == [str(c) for c in ds.classes]
+    first = ds.features[ds.schema.of_kind("image")].to_numpy()[
+        ds.target.to_numpy() == ds.classes[0]
+    ]
+    assert any(np.array_equal(img.reshape(-1), row) for img in figures.images[0] for row in first)

@@ -33,6 +33,7 @@ def data_figures(
     if texts:
         column = frame[texts[0]].fillna("").astype(str)
         words = column.str.split().str.len().to_numpy(np.float64)
+    images, image_labels = _image_samples(dataset, rng)
     missing = dataset.features.isna().mean()
     parts: dict[str, dict[str, int]] = {}
     target = None
@@ -57,7 +58,34 @@ def data_figures(
         test_rows=len(split.test) if split is not None else 0,
         target=target,
         target_name=str(dataset.target.name),
+        images=images,
+        image_labels=image_labels,
     )
+
+
+def _image_samples(
+    dataset: Dataset, rng: np.random.Generator, per_class: int = 8, max_classes: int = 12
+) -> tuple[np.ndarray | None, list[str]]:
+    """Up to ``per_class`` random images of each class (of the first ``max_classes``), shaped
+    ``(classes, per_class, C, H, W)``; one row of any images for regression."""
+    columns = dataset.schema.of_kind("image")
+    shape = dataset.schema.image_shape
+    if not columns or shape is None:
+        return None, []
+    groups: list[tuple[str, np.ndarray]] = []
+    if dataset.task == "classification":
+        target = dataset.target.to_numpy()
+        for c in dataset.classes[:max_classes]:
+            groups.append((str(c), np.flatnonzero(target == c)))
+    else:
+        groups.append(("rows", np.arange(len(dataset))))
+    out = np.full((len(groups), per_class, *shape), np.nan)
+    for g, (_, rows) in enumerate(groups):
+        if len(rows) > per_class:
+            rows = np.sort(rng.choice(rows, per_class, replace=False))
+        pixels = dataset.features[columns].iloc[rows].to_numpy(np.float64, na_value=np.nan)
+        out[g, : len(rows)] = pixels.reshape(len(rows), *shape)
+    return out, [name for name, _ in groups]
 
 
 def repairs(pii: Any, dedup: Any) -> dict[str, Any]:

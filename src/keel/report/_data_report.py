@@ -32,6 +32,8 @@ class DataFigures:
     test_rows: int = 0
     target: np.ndarray | None = None  # regression: sampled target values
     target_name: str = "target"
+    images: np.ndarray | None = None  # (classes or 1, samples, C, H, W); NaN fills gaps
+    image_labels: list[str] = field(default_factory=list)  # one per row of images
 
 
 def data_pictures(figures: DataFigures) -> list[Any]:
@@ -71,6 +73,13 @@ def data_pictures(figures: DataFigures) -> list[Any]:
             ),
             f"Histograms of a sample of rows; dashed lines are median ± {z:g} robust deviations, "
             "the outlier bounds of the check.",
+        ),
+        (
+            "Sample images",
+            _plots_data.image_grid(figures.images, figures.image_labels)
+            if figures.images is not None
+            else None,
+            "A few images of each class, as the model sees them (pixel values scaled per image).",
         ),
         (
             "Document lengths",

@@ -144,3 +144,34 @@ def target_values(values: np.ndarray, name: str) -> str | None:
     ax.legend(fontsize=8, frameon=False)
     style(ax, xlabel=short(name, 40), ylabel="rows")
     return to_data_uri(fig)
+
+
+def image_grid(images: np.ndarray, labels: list[str]) -> str | None:
+    """Sample images, one row per class: ``images`` is ``(rows, per_row, C, H, W)`` (NaN where a
+    class has fewer samples). A wrong label or a flipped image is seen at a glance."""
+    if images.size == 0:
+        return None
+    rows, per_row, channels = images.shape[:3]
+    fig = new_figure(
+        0.75 * per_row + 0.6, 0.75 * rows + 0.3, left=0.5, right=0.1, top=0.15, bottom=0.15,
+        wspace=0.08, hspace=0.08,
+    )  # fmt: skip
+    axes = np.atleast_2d(fig.subplots(rows, per_row, squeeze=False))
+    for r in range(rows):
+        for c in range(per_row):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            img = images[r, c]
+            if np.isnan(img).all():
+                continue
+            lo, hi = float(np.nanmin(img)), float(np.nanmax(img))
+            scaled = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+            if channels == 1:
+                ax.imshow(scaled[0], cmap="gray_r", interpolation="nearest")
+            else:
+                ax.imshow(np.moveaxis(scaled[:3], 0, -1), interpolation="nearest")
+        axes[r, 0].set_ylabel(short(labels[r], 12), rotation=0, ha="right", va="center", fontsize=8)
+    return to_data_uri(fig)
