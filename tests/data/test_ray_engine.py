@@ -244,3 +244,27 @@ def test_without_ray_the_error_names_the_extra(monkeypatch):
     eng = engine_for(DataConfig(source="x.csv", engine="ray"))
     with pytest.raises(UserError, match=r"pip install 'keel\[ray\]'"):
         eng.row_hashes(pd.DataFrame({"a": [1, 2]}))
+
+
+def test_a_run_with_cv_and_pseudo_labels_on_ray_matches_local(engine, tmp_path):
+    """CV folds and the hidden-label rows are encoded by the engine too: same metrics."""
+    import keel
+
+    frame = pd.DataFrame({"note": _texts(240)})
+    frame["urgent"] = np.where(np.arange(240) % 3 == 0, "yes", "no")
+    frame.to_csv(tmp_path / "tickets.csv", index=False)
+    extra = (
+        "[evaluate]\ncv_folds = 2\n[data.unlabeled]\nfraction = 0.5\n"
+        "[train.pseudo_label]\nrounds = 1\n[report]\nenabled = false\n"
+    )
+    results = {}
+    for name in ("local", "ray"):
+        text = SPEC.format(engine=name).replace("[data.dedup]\nexact = true\nnear = true\n", "")
+        text = text.replace("[data.pii]\nenabled = true\n", "")
+        (tmp_path / f"{name}.toml").write_text(text + extra)
+        results[name] = keel.run(
+            tmp_path / f"{name}.toml", quiet=True, register=False, home=str(tmp_path / name)
+        )
+    local, remote = results["local"], results["ray"]
+    assert local.metrics["cv"] and remote.metrics == local.metrics
+    assert remote.data_lineage == local.data_lineage

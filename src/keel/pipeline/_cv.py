@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from rich.progress import Progress
 
+from keel.data._engine import engine_for
 from keel.evaluate import summarize_cv
 from keel.models import build_model
 from keel.pipeline._artifacts import make_predictor, measure
@@ -27,16 +28,17 @@ def cross_validate(prep: Prepared, spec: Spec, *, epochs: int, quiet: bool) -> d
         }
     )
     task = prep.dataset.task
+    engine = engine_for(spec.data)  # [data] engine: where each fold's rows are encoded
     fold_metrics = []
     with Progress(disable=quiet, transient=True) as bar:
         job = bar.add_task("cross-validation", total=len(prep.folds))
         for fold, (fit_rows, held_rows) in enumerate(prep.folds):
             pre, target = fit_arrays(prep.dataset, spec, fit_rows)
             fit, _ = balanced(  # each fold balances its own training rows only
-                transform(prep.dataset, pre, target, fit_rows), spec, prep.dataset,
+                transform(prep.dataset, pre, target, fit_rows, engine), spec, prep.dataset,
                 pre.input_spec.kind, spec.seed + fold + 1,
             )  # fmt: skip
-            held = transform(prep.dataset, pre, target, held_rows)
+            held = transform(prep.dataset, pre, target, held_rows, engine)
             torch.manual_seed(spec.seed + fold + 1)
             model = build_model(spec.model, pre.input_spec, prep.n_outputs)
             result = train(

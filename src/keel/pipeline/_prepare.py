@@ -229,9 +229,9 @@ def prepare(spec: Spec, base_dir: Path) -> Prepared:
     unlabeled = None
     if wanted is not None:
         unlabeled = (
-            from_hidden(dataset, pre, target, hidden, wanted.fraction or 0.0)
+            from_hidden(dataset, pre, target, hidden, wanted.fraction or 0.0, engine)
             if hidden is not None
-            else from_file(spec, base_dir, dataset, pre)
+            else from_file(spec, base_dir, dataset, pre, engine)
         )
     return Prepared(
         dataset=dataset,

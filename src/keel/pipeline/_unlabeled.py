@@ -23,6 +23,7 @@ from keel.data import Dataset, Preprocessor, TargetEncoder
 from keel.data._checks import row_hashes
 from keel.data._columns import coerce_column
 from keel.data._dedup import column_kinds
+from keel.data._engine import LOCAL, Engine
 from keel.data._readers import read_table
 from keel.data._split import _class_codes, _strata
 from keel.data._suggest import listing
@@ -93,9 +94,10 @@ def hide_labels(
 
 
 def from_hidden(
-    dataset: Dataset, pre: Preprocessor, target: TargetEncoder, rows: np.ndarray, fraction: float
-) -> Unlabeled:
-    x = pre.transform(dataset.features.iloc[rows])
+    dataset: Dataset, pre: Preprocessor, target: TargetEncoder, rows: np.ndarray, fraction: float,
+    engine: Engine = LOCAL,
+) -> Unlabeled:  # fmt: skip
+    x = engine.transform(pre, dataset.features.iloc[rows])
     hidden = target.encode(dataset.target.iloc[rows])
     source = f"{fraction:g} of the training rows"
     return Unlabeled(origin="fraction", source=source, x=x, rows=rows, hidden=hidden)
@@ -155,7 +157,9 @@ def novel_rows(features: pd.DataFrame, dataset: Dataset) -> tuple[np.ndarray, in
     return ~(known | repeat), int(known.sum()), int(repeat.sum())
 
 
-def from_file(spec: Spec, base_dir: Path, dataset: Dataset, pre: Preprocessor) -> Unlabeled:
+def from_file(
+    spec: Spec, base_dir: Path, dataset: Dataset, pre: Preprocessor, engine: Engine = LOCAL
+) -> Unlabeled:
     features, rows = read_unlabeled(spec, base_dir, dataset)
     source = str(spec.data.unlabeled.source if spec.data.unlabeled is not None else "")
     new, known, repeats = novel_rows(features, dataset)
@@ -165,6 +169,6 @@ def from_file(spec: Spec, base_dir: Path, dataset: Dataset, pre: Preprocessor) -
             "each other; point it at rows the labeled data does not hold"
         )
     return Unlabeled(
-        origin="file", source=source, x=pre.transform(features.loc[new]), rows=rows[new],
+        origin="file", source=source, x=engine.transform(pre, features.loc[new]), rows=rows[new],
         known=known, repeats=repeats,
     )  # fmt: skip
