@@ -238,3 +238,24 @@ def test_streaming_a_big_file_holds_a_fraction_of_it(tmp_path):
     assert in_memory > 3 * size_kb  # loading alone holds several times the file
     assert streamed < 2 * size_kb and streamed < in_memory / 3
     assert (tmp_path / "big-out.csv").stat().st_size > size_kb * 1024 * 0.9  # every row written
+
+
+def test_clean_never_overwrites_its_source_or_leaves_a_partial_file(tmp_path, keel_cli):
+    from keel.data._chunks import ChunkWriter
+
+    _save(_notes(), tmp_path / "notes.csv")
+    before = (tmp_path / "notes.csv").read_bytes()
+    (tmp_path / "spec.toml").write_text(TEXT_SPEC.format(ext="csv"))
+    for out in ("notes.csv", "result.txt"):
+        done = keel_cli("data", "clean", tmp_path / "spec.toml", "--out", tmp_path / out)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    assert (
+        "source file itself"
+        in keel_cli("data", "clean", tmp_path / "spec.toml", "--out", tmp_path / "notes.csv").stderr
+    )
+    assert (tmp_path / "notes.csv").read_bytes() == before
+    writer = ChunkWriter(tmp_path / "half.parquet")
+    writer.write(_notes(10))
+    writer.abort()  # a run that fails midway
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.csv", "spec.toml"]

@@ -44,7 +44,7 @@ from keel.data._checks import (
     target_hashes,
     whole_hashes,
 )
-from keel.data._chunks import ChunkWriter, iter_chunks
+from keel.data._chunks import ChunkWriter, iter_chunks, writable
 from keel.data._columns import coerce_column, type_columns
 from keel.data._labels import sort_labels
 from keel.data._load import _drop_identifiers, _target_values, infer_task
@@ -232,6 +232,13 @@ def clean_chunked(
         raise DataError(f"data file {path} does not exist; fix [data] source")
     if cfg.target is None:
         raise DataError("[data] target is required for a file source; name the column to predict")
+    if out is not None:  # before any work: a mistake here would cost a whole pass
+        writable(out)
+        if out.resolve() == path.resolve():
+            raise DataError(
+                f"--out {out} is the source file itself; cleaning would replace the raw data: "
+                "write the cleaned rows to another file"
+            )
     dedup_on = cfg.dedup.exact or cfg.dedup.near
     with tempfile.TemporaryDirectory(prefix="keel-chunks-") as tmp:
         folder = Path(tmp)
@@ -308,13 +315,18 @@ def clean_chunked(
         stats = _Stats(kinds, seed)
         stats.classes = classes
         at = 0
-        for frame in iter_chunks(folder / "clean.parquet", rows):
-            kept = frame.loc[keep[at : at + len(frame)]]
-            at += len(frame)
+        try:
+            for frame in iter_chunks(folder / "clean.parquet", rows):
+                kept = frame.loc[keep[at : at + len(frame)]]
+                at += len(frame)
+                if writer is not None:
+                    writer.write(kept)
+                stats.add(kept[list(kinds)], kept[cfg.target])
+                _release()
+        except BaseException:
             if writer is not None:
-                writer.write(kept)
-            stats.add(kept[list(kinds)], kept[cfg.target])
-            _release()
+                writer.abort()  # nothing half-written at out
+            raise
         if writer is not None:
             writer.close()
         check = None

@@ -7,6 +7,9 @@ or JSON Lines file (the format its extension names).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ import pandas as pd
 from keel.data._readers import READERS, csv_errors, jsonl_records, parquet_errors
 from keel.errors import DataError
 
-__all__ = ["ChunkWriter", "iter_chunks"]
+__all__ = ["ChunkWriter", "iter_chunks", "writable"]
 
 
 def _csv(path: Path, rows: int) -> Iterator[pd.DataFrame]:
@@ -60,17 +63,15 @@ def iter_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
 
 
 class ChunkWriter:
-    """Appends frames to ``path`` as CSV, Parquet or JSON Lines (by extension)."""
+    """Appends frames to ``path`` as CSV, Parquet or JSON Lines (by extension). Rows go to a
+    temporary file beside ``path``, renamed over it by :meth:`close`; :meth:`abort` removes it, so
+    a failed run never leaves a partial file (or a half-replaced old one) at ``path``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.kind = path.suffix.lower()
-        if self.kind not in _CHUNKED:
-            raise DataError(
-                f"cannot write {path}: unknown file type {path.suffix!r}; name it .csv, .parquet "
-                "or .jsonl"
-            )
+        self.kind = writable(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.part = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
         self._parquet: Any = None
         self._schema: Any = None
         self.rows = 0
@@ -86,16 +87,36 @@ class ChunkWriter:
             if self._parquet is None:
                 self._schema = table.schema.remove_metadata()
                 opened = pq.ParquetWriter if self.kind == ".parquet" else pcsv.CSVWriter
-                self._parquet = opened(self.path, self._schema)
+                self._parquet = opened(self.part, self._schema)
             self._parquet.write_table(table.cast(self._schema))
         else:
-            with self.path.open("a" if self._started else "w", encoding="utf-8") as out:
+            with self.part.open("a" if self._started else "w", encoding="utf-8") as out:
                 frame.to_json(out, orient="records", lines=True, force_ascii=False)
         self._started = True
         self.rows += len(frame)
 
     def close(self) -> None:
+        """Finish the file and publish it at ``path``."""
         if self._parquet is not None:
             self._parquet.close()
         elif not self._started:
-            self.path.write_text("")
+            self.part.write_text("")
+        os.replace(self.part, self.path)
+
+    def abort(self) -> None:
+        """Drop what was written; ``path`` is left as it was."""
+        with contextlib.suppress(Exception):
+            if self._parquet is not None:
+                self._parquet.close()
+        self.part.unlink(missing_ok=True)
+
+
+def writable(path: Path) -> str:
+    """``path``'s extension when keel can write it, else a one-line DataError."""
+    kind = path.suffix.lower()
+    if kind not in _CHUNKED:
+        raise DataError(
+            f"cannot write {path}: unknown file type {path.suffix!r}; name it .csv, .parquet "
+            "or .jsonl"
+        )
+    return kind
