@@ -99,7 +99,10 @@ def test_pseudo_labels_beat_the_labeled_rows_alone_on_digits(tmp_path, keel_home
     # the labeled rows are 10% of the training split and the network saw them plus the accepted
     assert rounds[-1]["training_rows"] == rounds[0]["training_rows"] + record["accepted"]
     assert rounds[0]["training_rows"] * 8 < unlabeled["rows"]
-    assert {row["round"] for row in pseudo.history} == {rounds[-1]["round"]}
+    # the run keeps the round that scored best on validation (accuracy: higher is better)
+    best = max(rounds, key=lambda r: (r["best_score"], -r["round"]))["round"]
+    assert record["kept_round"] == best
+    assert {row["round"] for row in pseudo.history} == {best}
     html = pseudo.report.read_text()
     assert "pseudo-label accuracy" in html and "round 1" in html
 
@@ -204,3 +207,15 @@ def test_unlabeled_rows_that_are_labeled_rows_or_repeats_are_dropped(tmp_path, k
         "origin": "file", "source": "leaky.csv", "rows": 119, "dropped_known": 7,
         "dropped_repeats": 4,  # 3 planted + iris's own repeated flower
     }  # fmt: skip
+
+
+def test_the_best_round_on_validation_is_kept():
+    from keel.pipeline._pseudo import PseudoRound, best_round
+
+    def rounds(*scores):
+        return [PseudoRound(k, 0, {}, 10, 0, None, 5, 3, score) for k, score in enumerate(scores)]
+
+    assert best_round(rounds(0.90, 0.95, 0.93), "max") == 1  # round 2 drifted: round 1 kept
+    assert best_round(rounds(0.40, 0.30, 0.35), "min") == 1  # a loss: lower is better
+    assert best_round(rounds(0.9, 0.9, 0.9), "max") == 0  # a tie: the earlier, simpler round
+    assert best_round(rounds(None, None), "max") == 1  # no validation split: the last round

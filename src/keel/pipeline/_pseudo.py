@@ -9,6 +9,8 @@ training rows for good, and trains again: a fresh network from the same initial 
 memorised, and every round is the same procedure on more rows) or the last one, further.
 Validation and test rows are never pseudo-labelled; the preprocessing stays the one fitted on
 the labeled rows. A round that accepts no row ends the loop (retraining would change nothing).
+The run keeps the round whose model scored best on validation (the early-stopping metric), so
+pseudo-labelling that drifts off course cannot leave a worse model than the labeled rows gave.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from keel.pipeline._prepare import Prepared
 from keel.spec import Spec
 from keel.train import CHECKPOINT_NAME, TrainResult
 from keel.train._pseudo import select_confident
+from keel.train._stopping import resolve_mode
 
-__all__ = ["PseudoReport", "PseudoRound", "fit_rounds"]
+__all__ = ["PseudoReport", "PseudoRound", "best_round", "fit_rounds"]
 
 # fit(model, (x, y), checkpoint_dir, resume) → the trained result; the caller's train() call
 Fit = Callable[[nn.Module, tuple[np.ndarray, np.ndarray], Path | None, bool], TrainResult]
@@ -62,6 +65,7 @@ class PseudoReport:
     unlabeled: int
     rounds: list[PseudoRound] = field(default_factory=list)
     accuracy: float | None = None  # of every accepted pseudo label (fraction mode)
+    kept: int = 0  # the round whose model the run keeps (best on validation)
 
     @property
     def accepted(self) -> int:
@@ -71,7 +75,8 @@ class PseudoReport:
         return {
             "threshold": self.threshold, "reset": self.reset, "monitor": self.monitor,
             "unlabeled_rows": self.unlabeled, "accepted": self.accepted,
-            "accuracy": self.accuracy, "rounds": [r.to_dict() for r in self.rounds],
+            "accuracy": self.accuracy, "kept_round": self.kept,
+            "rounds": [r.to_dict() for r in self.rounds],
         }  # fmt: skip
 
     def summary(self) -> dict[str, Any]:
@@ -81,6 +86,7 @@ class PseudoReport:
             "unlabeled rows": self.unlabeled,
             "accepted": self.accepted,
             "network each round": "fresh" if self.reset else "continued",
+            "kept": f"round {self.kept} (best validation {self.monitor})",
         }
         if self.accuracy is not None:
             out["pseudo-label accuracy"] = round(self.accuracy, 4)
@@ -103,6 +109,16 @@ def _round(
         accuracy=accuracy, epochs=result.epochs_run, best_epoch=result.best_epoch,
         best_score=result.best_score,
     )  # fmt: skip
+
+
+def best_round(rounds: list[PseudoRound], mode: str) -> int:
+    """The round with the best validation score (``mode`` "min" or "max"); ties and rounds
+    without a score go to the earlier round; with no scores at all, the last round."""
+    scored = [(r.best_score, r.round) for r in rounds if r.best_score is not None]
+    if not scored:
+        return rounds[-1].round
+    sign = 1.0 if mode == "min" else -1.0
+    return min(scored, key=lambda sr: (sign * sr[0], sr[1]))[1]
 
 
 def _checkpoints(base: Path | None, k: int) -> Path | None:
@@ -133,6 +149,7 @@ def fit_rounds(
     result = fit(model, xy, checkpoints, resume)
     report = PseudoReport(cfg.threshold, cfg.reset, result.monitor, len(pool))
     report.rounds.append(_round(0, result, 0, {}, len(xy[1]), len(pool), None))
+    results = [result]
     left = np.arange(len(pool))  # positions into the pool not yet labeled
     x, y = xy
     right = total = 0
@@ -159,10 +176,14 @@ def fit_rounds(
         per_class = {c: int(n) for c, n in zip(classes, counts, strict=True) if n}
         here = _checkpoints(checkpoints, k)
         again = resume and here is not None and (here / CHECKPOINT_NAME).is_file()
-        net = copy.deepcopy(initial) if cfg.reset else result.model
+        net = copy.deepcopy(initial if cfg.reset else result.model)  # earlier rounds stay intact
         result = fit(net, (x, y), here, again)
+        results.append(result)
         report.rounds.append(_round(k, result, len(chosen), per_class, len(y), len(left), accuracy))
     report.accuracy = right / total if total else None
+    es = spec.train.early_stopping
+    report.kept = best_round(report.rounds, resolve_mode(es.metric, es.mode))
+    result = results[report.kept]
     for row in result.history:
-        row["round"] = report.rounds[-1].round
+        row["round"] = report.kept
     return result, report
