@@ -91,7 +91,8 @@ def diagnose(
                 f"the train/validation gap grew from {gap[i_min]:.3g} to {gap[-1]:.3g}",
                 f"raise [model] dropout{_now(knobs, 'dropout')} or [train] weight_decay"
                 f"{_now(knobs, 'weight_decay')} / l2{_now(knobs, 'l2')}, or lower [model] "
-                "width/depth; more training data helps too",
+                "width/depth; more training data helps too ([data.augment], or unlabeled rows "
+                "with [data.unlabeled] + [train.pseudo_label])",
             )
 
     longer = (
@@ -137,5 +138,8 @@ def diagnose(
     if knobs.get("schedule", "none") == "none":
         hint = "nothing pressing: try a [train] schedule (cosine or onecycle) to squeeze out more"
     else:
-        hint = "nothing pressing: more (or augmented) training data is the next lever"
+        hint = (
+            "nothing pressing: more training data is the next lever ([data.augment], or "
+            "unlabeled rows with [data.unlabeled] + [train.pseudo_label])"
+        )
     return Diagnosis("fine", message, hint)
