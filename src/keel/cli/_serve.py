@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -119,15 +120,19 @@ def serve(
         f"serving on http://{host}:{port} ({server}, {workers} worker(s)); auth: {auth}; "
         "docs at /docs"
     )
-    if workers > 1:  # /metrics combines every worker's series (see keel.serve._metrics)
+    if workers > 1:  # workers share a folder: /metrics and rate limits cover the whole server
         from keel.serve._metrics import MULTIPROCESS_ENV
+        from keel.serve._shared_limits import SHARED_ENV, create_table
 
-        metrics_dir = tempfile.mkdtemp(prefix="keel-metrics-")
-        os.environ[MULTIPROCESS_ENV] = metrics_dir
+        shared = Path(tempfile.mkdtemp(prefix="keel-serve-"))
         try:
+            (shared / "metrics").mkdir()
+            create_table(shared)
+            os.environ[MULTIPROCESS_ENV] = str(shared / "metrics")
+            os.environ[SHARED_ENV] = str(shared)
             _run(server, host, port, workers)
         finally:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+            shutil.rmtree(shared, ignore_errors=True)
     else:
         _run(server, host, port, workers)
 

@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from keel.registry.types import ApiKeyRecord
 from keel.serve._guard import Caller, KeyCache, TokenBuckets, presented_key
 from keel.serve._metrics import Metrics, worker_exit
 from keel.serve._served import LoadedVersion, ServedModel, load_version
+from keel.serve._shared_limits import SHARED_ENV, TABLE, SharedTokenBuckets
 
 __all__ = ["Server", "ServerOptions"]
 
@@ -69,7 +71,7 @@ class Server:
         self.models: dict[str, list[ServedModel]] = {}
         self.metrics = Metrics()
         self.keys = KeyCache(self._check_key, ttl_s=options.key_ttl_s)
-        self.buckets = TokenBuckets(0)
+        self.buckets: TokenBuckets | SharedTokenBuckets = TokenBuckets(0)
         self.max_body_bytes = options.max_body_bytes or 8 * 2**20
         self.logs: dict[str, Any] = {}
         self._predicted: dict[tuple[str, int], Any] = {}
@@ -125,7 +127,12 @@ class Server:
         o = self.options
         rate = first.rate_limit if o.rate_limit is None else o.rate_limit
         burst = first.burst if o.burst is None else o.burst
-        self.buckets = TokenBuckets(rate, burst)
+        shared = os.environ.get(SHARED_ENV)  # --workers N: one bucket per key for all workers
+        self.buckets = (
+            SharedTokenBuckets(Path(shared) / TABLE, rate, burst)
+            if shared
+            else TokenBuckets(rate, burst)
+        )
         self.max_body_bytes = o.max_body_bytes or first.max_body_bytes
         if o.predictions_dir:
             self._open_logs(Path(o.predictions_dir))
