@@ -259,3 +259,14 @@ def test_clean_never_overwrites_its_source_or_leaves_a_partial_file(tmp_path, ke
     writer.write(_notes(10))
     writer.abort()  # a run that fails midway
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.csv", "spec.toml"]
+
+
+def test_a_streamed_check_with_checks_off_still_cleans(tmp_path, keel_cli):
+    _save(_notes(), tmp_path / "notes.csv")
+    (tmp_path / "spec.toml").write_text(
+        TEXT_SPEC.format(ext="csv") + "[data.checks]\nenabled = false\n"
+    )
+    done = keel_cli("data", "check", tmp_path / "spec.toml", "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["findings"] == [] and doc["dedup"]["rows_out"] == 425

@@ -30,31 +30,23 @@ def check(
     conflicting labels, train/test leakage, missing values, constant columns, imbalance and
     outliers. Writes <name>-<time>.json and a data report (.html, with figures) under
     .keel/checks/; exit 2 when a check set to "error" finds something."""
-    from keel._io import write_json_atomic
     from keel.data import summarize
     from keel.data._checks import check_dataset
     from keel.pipeline._data_report import write_check_report
     from keel.pipeline._prepare import clean
     from keel.spec import load_spec
-    from keel.workspace import Workspace
 
     def run() -> tuple[dict[str, Any], Path, Path | None, Any]:
         loaded = load_spec(spec)
         s = loaded.spec
         if s.data.chunk_rows:  # a file larger than memory: streamed, no split
-            doc, path, result = _streamed(spec, s, loaded.base_dir, None, html, loaded.text)
-            return doc, path, doc.pop("report", None), result
+            return _streamed(spec, s, loaded.base_dir, None, html, loaded.text)
         cleaned = clean(s, loaded.base_dir)
         dataset, split = cleaned.dataset, cleaned.split
         result = cleaned.check or check_dataset(dataset, split, s.data.checks)
         doc = {"spec": str(spec), "summary": summarize(dataset, split), **result.to_dict()}
-        if cleaned.pii is not None:
-            doc["pii"] = cleaned.pii.to_dict()
-        if cleaned.dedup is not None:
-            doc["dedup"] = cleaned.dedup.to_lineage()
-        folder = Workspace.find().root / "checks"
-        path = folder / f"{s.name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-        write_json_atomic(path, doc)
+        doc |= _repairs(cleaned.pii, cleaned.dedup)
+        path = _save(s.name, doc)
         report = None
         if html:
             report = write_check_report(
@@ -63,12 +55,21 @@ def check(
             )  # fmt: skip
         return doc, path, report, result
 
-    doc, path, report, result = _guard(run)
+    _finish(*_guard(run), as_json=as_json)
+
+
+def _finish(
+    doc: dict[str, Any], path: Path, report: Path | None, result: Any, *, as_json: bool,
+    cleaned: Path | None = None,
+) -> None:  # fmt: skip
+    """Print the findings (or one JSON object); exit 2 when a check set to "error" found one."""
     if as_json:
         print(json.dumps({**doc, "written": str(path), "report": str(report) if report else None}))
     else:
         _print(doc, path, report)
-    if result.errors:
+        if cleaned is not None:
+            err_console.print(f"cleaned rows: {cleaned}")
+    if result is not None and result.errors:
         first = result.errors[0]
         fail(DataError(f"data check {first.check}: {first.message}"))
 
@@ -102,14 +103,31 @@ def _print(doc: dict[str, Any], path: Path, report: Path | None) -> None:
         err_console.print(f"report: {report}")
 
 
+def _repairs(pii: Any, dedup: Any) -> dict[str, Any]:
+    """The JSON entries of what was changed before the checks (counts only)."""
+    out: dict[str, Any] = {}
+    if pii is not None:
+        out["pii"] = pii.to_dict()
+    if dedup is not None:
+        out["dedup"] = dedup.to_lineage()
+    return out
+
+
+def _save(name: str, doc: dict[str, Any]) -> Path:
+    """``doc`` written to ``.keel/checks/<name>-<time>.json``."""
+    from keel._io import write_json_atomic
+    from keel.workspace import Workspace
+
+    path = Workspace.find().root / "checks" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    return write_json_atomic(path, doc)
+
+
 def _streamed(
     spec: Path, s: Any, base_dir: Path, out_path: Path | None, html: bool, text: str
-) -> tuple[dict[str, Any], Path, Any]:
+) -> tuple[dict[str, Any], Path, Path | None, Any]:
     """``[data] chunk_rows``: checks, dedup and PII streamed over the file; JSON (and with
     ``html`` the data report) under checks/."""
-    from keel._io import write_json_atomic
     from keel.data._chunked import clean_chunked
-    from keel.workspace import Workspace
 
     done = clean_chunked(s.data, base_dir, seed=s.seed, out=out_path)
     kinds = ("numeric", "categorical", "image", "text")
@@ -124,21 +142,18 @@ def _streamed(
         doc.update(result.to_dict())
     else:
         doc.update({"rows": done.rows_out, "errors": 0, "warnings": 0, "findings": []})
-    if done.pii is not None:
-        doc["pii"] = done.pii.to_dict()
-    if done.dedup is not None:
-        doc["dedup"] = done.dedup.to_lineage()
+    doc |= _repairs(done.pii, done.dedup)
     if out_path is not None:
         doc["out"] = str(out_path)
-    path = Workspace.find().root / "checks" / f"{s.name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    write_json_atomic(path, doc)
+    path = _save(s.name, doc)
+    report = None
     if html:
         from keel.pipeline._data_report import write_streamed_report
 
-        doc["report"] = write_streamed_report(
+        report = write_streamed_report(
             path.with_suffix(".html"), spec=s, spec_text=text, summary=summary, done=done
         )
-    return doc, path, result
+    return doc, path, report, result
 
 
 @data_app.command("clean")
@@ -159,20 +174,11 @@ def clean_file(
     something."""
     from keel.spec import load_spec
 
-    def run() -> tuple[dict[str, Any], Path, Any]:
+    def run() -> tuple[dict[str, Any], Path, Path | None, Any]:
         loaded = load_spec(spec)
         s = loaded.spec
         if not s.data.chunk_rows:
             s = s.model_copy(update={"data": s.data.model_copy(update={"chunk_rows": chunk_rows})})
         return _streamed(spec, s, loaded.base_dir, out_path, html, loaded.text)
 
-    doc, path, result = _guard(run)
-    report = doc.pop("report", None)
-    if as_json:
-        print(json.dumps({**doc, "written": str(path), "report": str(report) if report else None}))
-    else:
-        _print(doc, path, report)
-        err_console.print(f"cleaned rows: {out_path}")
-    if result is not None and result.errors:
-        first = result.errors[0]
-        fail(DataError(f"data check {first.check}: {first.message}"))
+    _finish(*_guard(run), as_json=as_json, cleaned=out_path)
