@@ -47,7 +47,7 @@ from keel.data._checks import (
 from keel.data._chunks import ChunkWriter, iter_chunks, writable
 from keel.data._columns import coerce_column, type_columns
 from keel.data._labels import sort_labels
-from keel.data._load import _drop_identifiers, _target_values, infer_task
+from keel.data._load import _drop_identifiers, _target_values, apply_missing, infer_task
 from keel.data._minhash import clusters, estimated_jaccard, keyed_pairs
 from keel.data._sources import _SCHEME
 from keel.data.config import DataConfig
@@ -143,18 +143,7 @@ def _typed(
         {c: coerce_column(c, chunk[c], k) for c, k in kinds.items()}, index=chunk.index
     )
     y = _target_values(chunk[target], task)  # type: ignore[arg-type]
-    keep = y.notna().to_numpy()
-    gaps = features.isna()
-    if cfg.missing == "error" and (gaps.any().any() or not keep.all()):
-        column = next((str(c) for c, n in gaps.sum().items() if n), target)
-        raise DataError(
-            f'column {column!r} has missing values; set [data] missing = "drop" or '
-            '"impute", or fill the gaps'
-        )
-    if cfg.missing == "drop":
-        keep &= ~gaps.any(axis=1).to_numpy()
-    if not keep.all():
-        features, y = features.loc[keep], y.loc[keep]
+    features, y = apply_missing(features, y, cfg, min_rows=0)
     return features.reset_index(drop=True), y.reset_index(drop=True)
 
 

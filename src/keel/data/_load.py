@@ -86,9 +86,11 @@ def _image_shape(
     return tuple(int(s) for s in shape)  # type: ignore[return-value]
 
 
-def _apply_missing(
-    features: pd.DataFrame, target: pd.Series, cfg: DataConfig
+def apply_missing(
+    features: pd.DataFrame, target: pd.Series, cfg: DataConfig, *, min_rows: int = 2
 ) -> tuple[pd.DataFrame, pd.Series]:
+    """``[data] missing`` applied: gaps are an error, or rows with gaps (or without a target) are
+    dropped; fewer than ``min_rows`` complete rows left is an error (0 for a chunk of a file)."""
     gaps = features.isna().sum()
     target_gaps = int(target.isna().sum())
     if cfg.missing == "error":
@@ -108,7 +110,7 @@ def _apply_missing(
         keep &= ~features.isna().any(axis=1).to_numpy()
     if keep.all():
         return features, target
-    if keep.sum() < 2:
+    if keep.sum() < min_rows:
         raise DataError(
             f"only {int(keep.sum())} of {len(keep)} rows are complete after [data] missing = "
             f'{cfg.missing!r}; use missing = "impute" or ignore the gappiest columns'
@@ -171,7 +173,7 @@ def load_dataset(cfg: DataConfig, *, base_dir: Path) -> Dataset:
     schema = Schema(columns=kinds, image_shape=_image_shape(kinds, raw, cfg))
     task: TaskKind = infer_task(frame[target_name]) if cfg.task == "auto" else cfg.task
     target = _target_values(frame[target_name], task)
-    features, target = _apply_missing(features, target, cfg)
+    features, target = apply_missing(features, target, cfg)
     classes = _classes(target, task)
     return Dataset(
         name=raw.name,

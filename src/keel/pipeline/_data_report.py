@@ -34,7 +34,10 @@ def data_figures(
         column = frame[texts[0]].fillna("").astype(str)
         words = column.str.split().str.len().to_numpy(np.float64)
     images, image_labels = _image_samples(dataset, rng)
-    missing = dataset.features.isna().mean()
+    missing = measured.get("missing")  # the check measured it already; else measure here
+    if missing is None:
+        gaps = dataset.features.isna().mean()
+        missing = {str(c): float(v) for c, v in gaps.items() if v > 0}
     parts: dict[str, dict[str, int]] = {}
     target = None
     if dataset.task == "regression":
@@ -50,7 +53,7 @@ def data_figures(
         rows=n,
         measured=measured,
         parts=parts,
-        missing={str(c): float(v) for c, v in missing.items() if v > 0},
+        missing=missing,
         numeric=samples,
         outlier_z=spec.data.checks.outlier_z,
         text_words=words,

@@ -51,9 +51,7 @@ def data_pictures(figures: DataFigures) -> list[Any]:
         ),
         (
             "Target",
-            _plots_data.target_values(figures.target, figures.target_name)
-            if figures.target is not None
-            else None,
+            _plots_data.target_values(figures.target, figures.target_name),
             "Distribution of the regression target over a sample of rows.",
         ),
         (
@@ -76,17 +74,12 @@ def data_pictures(figures: DataFigures) -> list[Any]:
         ),
         (
             "Sample images",
-            _plots_data.image_grid(figures.images, figures.image_labels)
-            if figures.images is not None
-            else None,
+            _plots_data.image_grid(figures.images, figures.image_labels),
             "A few images of each class, as the model sees them (pixel values scaled per image).",
         ),
         (
             "Document lengths",
-            _plots_data.text_lengths(
-                figures.text_words if figures.text_words is not None else np.zeros(0),
-                figures.max_tokens,
-            ),
+            _plots_data.text_lengths(figures.text_words, figures.max_tokens),
             "Words per document; text past the dashed line is cut before the model sees it.",
         ),
     ]

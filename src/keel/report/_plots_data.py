@@ -116,9 +116,9 @@ def distributions(columns: dict[str, np.ndarray], outliers: dict[str, int], z: f
     return to_data_uri(fig)
 
 
-def text_lengths(words: np.ndarray, max_tokens: int | None = None) -> str | None:
+def text_lengths(words: np.ndarray | None, max_tokens: int | None = None) -> str | None:
     """Histogram of words per document; the dashed line is where the model's tokens stop."""
-    if words.size == 0:
+    if words is None or words.size == 0:
         return None
     fig = new_figure(5.2, 3.2)
     ax = fig.subplots()
@@ -131,8 +131,10 @@ def text_lengths(words: np.ndarray, max_tokens: int | None = None) -> str | None
     return to_data_uri(fig)
 
 
-def target_values(values: np.ndarray, name: str) -> str | None:
+def target_values(values: np.ndarray | None, name: str) -> str | None:
     """Histogram of a regression target (a sample of rows)."""
+    if values is None:
+        return None
     values = values[np.isfinite(values)]
     if values.size == 0:
         return None
@@ -146,10 +148,10 @@ def target_values(values: np.ndarray, name: str) -> str | None:
     return to_data_uri(fig)
 
 
-def image_grid(images: np.ndarray, labels: list[str]) -> str | None:
+def image_grid(images: np.ndarray | None, labels: list[str]) -> str | None:
     """Sample images, one row per class: ``images`` is ``(rows, per_row, C, H, W)`` (NaN where a
     class has fewer samples). A wrong label or a flipped image is seen at a glance."""
-    if images.size == 0:
+    if images is None or images.size == 0:
         return None
     rows, per_row, channels = images.shape[:3]
     fig = new_figure(

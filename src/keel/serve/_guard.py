@@ -120,12 +120,31 @@ class KeyCache:
         self._entries.clear()
 
 
+def burst_of(rate: float, burst: int) -> float:
+    """A bucket's size: ``burst``, or one second of ``rate`` (at least 1) when 0."""
+    return float(burst or max(1, math.ceil(rate)))
+
+
+def refilled(tokens: float, last: float, now: float, rate: float, burst: float) -> float:
+    """The tokens of a bucket at ``now`` that held ``tokens`` at ``last``."""
+    return min(burst, tokens + max(0.0, now - last) * rate)
+
+
+def refused(rate: float, tokens: float) -> RateLimited:
+    """The 429 for a caller whose bucket holds ``tokens`` (< 1), with when to retry."""
+    wait = math.ceil((1.0 - tokens) / rate)
+    return RateLimited(
+        f"rate limit of {rate:g} requests/s for this key reached; retry in {wait} s",
+        retry_after_s=max(1, wait),
+    )
+
+
 class TokenBuckets:
     """One bucket per caller: ``rate`` tokens per second up to ``burst``; 0 = unlimited."""
 
     def __init__(self, rate: float, burst: int = 0, *, max_callers: int = 100_000) -> None:
         self.rate = float(rate)
-        self.burst = float(burst or max(1, math.ceil(rate)))
+        self.burst = burst_of(rate, burst)
         self._max = max_callers
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
@@ -135,14 +154,10 @@ class TokenBuckets:
             return
         now = time.monotonic() if now is None else now
         tokens, last = self._buckets.get(caller, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        tokens = refilled(tokens, last, now, self.rate, self.burst)
         if tokens < 1.0:
             self._buckets[caller] = (tokens, now)
-            wait = math.ceil((1.0 - tokens) / self.rate)
-            raise RateLimited(
-                f"rate limit of {self.rate:g} requests/s for this key reached; retry in {wait} s",
-                retry_after_s=max(1, wait),
-            )
+            raise refused(self.rate, tokens)
         self._buckets[caller] = (tokens - 1.0, now)
         self._buckets.move_to_end(caller)
         while len(self._buckets) > self._max:

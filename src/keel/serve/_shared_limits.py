@@ -20,7 +20,7 @@ import struct
 import time
 from pathlib import Path
 
-from keel.serve._guard import RateLimited
+from keel.serve._guard import burst_of, refilled, refused
 
 __all__ = ["SHARED_ENV", "SharedTokenBuckets", "create_table"]
 
@@ -50,7 +50,7 @@ class SharedTokenBuckets:
 
     def __init__(self, path: Path, rate: float, burst: int = 0) -> None:
         self.rate = float(rate)
-        self.burst = float(burst or max(1, math.ceil(rate)))
+        self.burst = burst_of(rate, burst)
         self._fd = os.open(path, os.O_RDWR)
         self._map = mmap.mmap(self._fd, SLOTS * _SLOT.size)
 
@@ -66,17 +66,13 @@ class SharedTokenBuckets:
             found, tokens, last = _SLOT.unpack_from(self._map, offset)
             if found != key:
                 tokens, last = self.burst, now
-            tokens = min(self.burst, tokens + max(0.0, now - last) * self.rate)
+            tokens = refilled(tokens, last, now, self.rate, self.burst)
             allowed = tokens >= 1.0
             _SLOT.pack_into(self._map, offset, key, tokens - 1.0 if allowed else tokens, now)
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         if not allowed:
-            wait = math.ceil((1.0 - tokens) / self.rate)
-            raise RateLimited(
-                f"rate limit of {self.rate:g} requests/s for this key reached; retry in {wait} s",
-                retry_after_s=max(1, wait),
-            )
+            raise refused(self.rate, tokens)
 
     def _slot(self, key: int) -> int:
         """The byte offset of ``key``'s slot: its own, else the first empty one, else the stalest
