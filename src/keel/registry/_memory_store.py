@@ -31,6 +31,7 @@ from keel.registry._audit import (
     verify_audit,
     version_target,
 )
+from keel.registry._refs import check_version
 from keel.registry.types import AliasEvent, ApiKeyRecord, AuditEntry, Role, VersionRecord
 
 __all__ = ["MemoryStore"]
@@ -104,6 +105,7 @@ class MemoryStore:
             return self._copy(record)
 
     def get_version(self, name: str, version: int) -> VersionRecord | None:
+        check_version(version)
         with self._lock:
             found = [r for r in self._versions.get(name, ()) if r.version == version]
             return self._copy(found[0]) if found else None
@@ -142,6 +144,7 @@ class MemoryStore:
         reason: str,
         forced: bool,
     ) -> AliasEvent:
+        check_version(version)
         checks.check_alias_args(stage, action, actor, reason)
         with self._lock:
             if not any(r.version == version for r in self._versions.get(name, ())):

@@ -42,6 +42,7 @@ from keel.registry._audit import (
     verify_audit,
     version_target,
 )
+from keel.registry._refs import check_version
 from keel.registry.types import AliasEvent, ApiKeyRecord, AuditEntry, Role, VersionRecord
 
 __all__ = ["SqlStore", "parse_url"]
@@ -298,6 +299,7 @@ class SqlStore:
         return self._write(work)
 
     def get_version(self, name: str, version: int) -> VersionRecord | None:
+        check_version(version)
         query = select(t.versions).where(t.versions.c.name == name, t.versions.c.version == version)
         row = self._read(lambda c: c.execute(query).first())
         return None if row is None else t.version_from_row(row)
@@ -340,6 +342,7 @@ class SqlStore:
         reason: str,
         forced: bool,
     ) -> AliasEvent:
+        check_version(version)
         t.check_alias_args(stage, action, actor, reason)
 
         def work(connection: Connection) -> AliasEvent:
