@@ -107,8 +107,9 @@ def build_case(name: str) -> Case:
     split = split_dataset(ds, data.split, 0)
     fit = ds.features.iloc[split.train[:600]]
     predictor = fit_predictor(
-        fit, ds.target.iloc[split.train[:600]], ds.schema, data, model_config, ds.task, ds.classes
-    )
+        fit, ds.target.iloc[split.train[:600]], ds.schema, data, model_config, ds.task,
+        ds.classes, discarded=ds.dropped,
+    )  # fmt: skip
     test = split.test[:200]
     return Case(predictor, ds.features.iloc[test], ds.target.iloc[test])
 

@@ -63,7 +63,8 @@ def test_text_and_image_inputs(text: Case, digits: Case):
 
 def test_public_surface():
     assert set(keel.predictor.__all__) == {
-        "FILES", "MODEL_FILE", "PREPROCESS_ARRAYS", "PREPROCESS_JSON", "Predictor",
+        "FILES", "MODEL_FILE", "PREPROCESS_ARRAYS", "PREPROCESS_JSON", "InputPolicy",
+        "Predictor",
     }  # fmt: skip
     assert keel.predictor.FILES == (
         "model.safetensors",

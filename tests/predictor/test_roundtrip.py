@@ -85,12 +85,17 @@ def test_one_record_matches_a_list_of_one(wage: Case):
     assert np.allclose(one[0], p.predict_proba(wage.rows)[0], atol=1e-6)
 
 
-def test_extra_columns_are_ignored(wage: Case):
+def test_columns_the_source_had_are_discarded(wage: Case):
+    """The target and the [data.columns] "ignore" columns may ride along in a record."""
     p = wage.predictor
-    extra = wage.rows.assign(comment="ignore me", wage_band=7)
+    assert p.discarded == ["health_ins", "logwage", "region"]
+    extra = wage.rows.assign(logwage=4.5, region="2. Middle Atlantic", health_ins="1. Yes")
     assert np.array_equal(p.predict_proba(extra), p.predict_proba(wage.rows))
-    records = [{**r, "note": "x"} for r in wage.rows.to_dict("records")]
+    records = [{**r, "logwage": 4.5} for r in wage.rows.to_dict("records")]
     assert np.array_equal(p.predict_proba(records), p.predict_proba(wage.rows))
+    again = Predictor.from_files(p.to_files())
+    assert again.discarded == p.discarded and again.describe()["discarded"] == p.discarded
+    assert np.array_equal(again.predict_proba(extra), p.predict_proba(wage.rows))
 
 
 def test_no_rows_give_no_predictions(wage: Case):

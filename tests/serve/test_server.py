@@ -156,7 +156,8 @@ def test_tabular_model_takes_records_and_per_column_tensors(server: Running, mod
         ({"age": 30, "income": 50, "city": "nice", "zip": 1}, 422, ["unknown feature 'zip'"]),
         ({"age": "old", "income": 50, "city": "nice"}, 422, ["'age' must be a number", "str"]),
         ({"age": True, "income": 50, "city": "nice"}, 422, ["'age' must be a number", "bool"]),
-        ({"age": 30, "income": 50, "city": 7}, 422, ["'city' must be a string"]),
+        ({"age": 30, "income": 50, "city": 7}, 422, ["'city'", "unknown category '7'"]),
+        ({"age": 30, "income": 50, "city": [7]}, 422, ["'city' must be a string", "list"]),
         ({"age": 1e400, "income": 50, "city": "nice"}, 400, ["not valid JSON"]),
     ],
 )

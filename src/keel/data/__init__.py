@@ -12,7 +12,7 @@ from keel.data.config import ColumnType, DataConfig, SplitConfig
 from keel.data.types import ColumnKind, Dataset, InputKind, InputSpec, Schema, Split, TaskKind
 
 if _TYPE_CHECKING:
-    from keel.data._labels import to_labels
+    from keel.data._labels import label_of, to_labels
     from keel.data._load import infer_task, load_dataset
     from keel.data._preprocess import Preprocessor
     from keel.data._sources import BUILTIN_SETS, SOURCES
@@ -37,6 +37,7 @@ __all__ = [
     "TaskKind",
     "infer_task",
     "kfold",
+    "label_of",
     "load_dataset",
     "split_dataset",
     "summarize",
@@ -46,6 +47,7 @@ __all__ = [
 __getattr__, __dir__ = _attach(
     __name__,
     {
+        "label_of": "keel.data._labels",
         "to_labels": "keel.data._labels",
         "infer_task": "keel.data._load",
         "load_dataset": "keel.data._load",

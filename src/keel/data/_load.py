@@ -184,4 +184,5 @@ def load_dataset(cfg: DataConfig, *, base_dir: Path) -> Dataset:
         task=task,
         classes=classes,
         digest=content_digest(features, schema, target, task),
+        dropped=[str(c) for c in raw.frame.columns if c not in kinds],
     )

@@ -50,6 +50,9 @@ class Dataset:
     task: TaskKind
     classes: list[str] = field(default_factory=list)  # sorted class labels (classification)
     digest: str = ""  # sha256 over the typed content
+    # raw columns the source had that are not features (the target, [data.columns] "ignore",
+    # [data.pii] drop): a record may still carry them, and inference discards them
+    dropped: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.features)

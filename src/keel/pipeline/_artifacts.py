@@ -36,6 +36,8 @@ def make_predictor(
         precision=spec.train.precision,
         batch_size=spec.train.eval_batch_size,
         name=spec.name,
+        discarded=dataset.dropped,
+        unknown_category=spec.serve.unknown_category,
     )
 
 

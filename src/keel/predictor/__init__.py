@@ -19,9 +19,17 @@ if _TYPE_CHECKING:
         PREPROCESS_ARRAYS,
         PREPROCESS_JSON,
     )
+    from keel.predictor._policy import InputPolicy
     from keel.predictor._predictor import Predictor
 
-__all__ = ["FILES", "MODEL_FILE", "PREPROCESS_ARRAYS", "PREPROCESS_JSON", "Predictor"]
+__all__ = [
+    "FILES",
+    "MODEL_FILE",
+    "PREPROCESS_ARRAYS",
+    "PREPROCESS_JSON",
+    "InputPolicy",
+    "Predictor",
+]
 
 __getattr__, __dir__ = _attach(
     __name__,
@@ -30,6 +38,7 @@ __getattr__, __dir__ = _attach(
         "MODEL_FILE": "keel.predictor._files",
         "PREPROCESS_ARRAYS": "keel.predictor._files",
         "PREPROCESS_JSON": "keel.predictor._files",
+        "InputPolicy": "keel.predictor._policy",
         "Predictor": "keel.predictor._predictor",
     },
     __all__,

@@ -13,52 +13,45 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from keel.data import InputSpec
+from keel.data import InputSpec, to_labels
 from keel.errors import DataError
+from keel.predictor._policy import InputPolicy, listing
 
 __all__ = ["check_model_input", "records_frame"]
 
-_MAX_LISTED = 12
-
 
 def _listing(names: Sequence[str]) -> str:
-    shown = ", ".join(names[:_MAX_LISTED])
-    more = len(names) - _MAX_LISTED
-    return shown if more <= 0 else f"{shown}, … ({more} more)"
+    return listing(names, 12)
 
 
-def _missing_column(missing: list[str], columns: list[str], where: str) -> DataError:
-    return DataError(
-        f"{where} missing column {missing[0]!r} ({len(missing)} of {len(columns)} missing); "
-        f"expected columns: {_listing(columns)}"
-    )
-
-
-def _from_dicts(records: Sequence[Any], columns: list[str]) -> pd.DataFrame:
+def _from_dicts(records: Sequence[Any], policy: InputPolicy) -> pd.DataFrame:
     for i, record in enumerate(records):
         if not isinstance(record, Mapping):
             raise DataError(
                 f"record {i} is a {type(record).__name__}, not a dict; pass a list of dicts "
                 "mapping column names to values"
             )
-        missing = [c for c in columns if c not in record]
-        if missing:
-            raise _missing_column(missing, columns, f"record {i} is")
-    return pd.DataFrame.from_records(list(records), columns=columns)
+        policy.left_out(record.keys(), f"record {i}")
+    return pd.DataFrame.from_records(list(records), columns=list(policy.columns))
 
 
-def _one_record(record: Mapping[str, Any], columns: list[str]) -> pd.DataFrame:
-    missing = [c for c in columns if c not in record]
-    if missing:
-        raise _missing_column(missing, columns, "the record is")
-    for name in columns:
-        value = record[name]
+def _one_record(record: Mapping[str, Any], policy: InputPolicy) -> pd.DataFrame:
+    policy.left_out(record.keys(), "the record")
+    for name in policy.columns:
+        value = record.get(name)
         if isinstance(value, list | tuple | np.ndarray | pd.Series):
             raise DataError(
                 f"column {name!r} holds a {type(value).__name__}; one record maps each column to "
                 "one value (pass a list of dicts or a DataFrame for many rows)"
             )
-    return pd.DataFrame.from_records([dict(record)], columns=columns)
+    return pd.DataFrame.from_records([dict(record)], columns=list(policy.columns))
+
+
+def _from_frame(frame: pd.DataFrame, policy: InputPolicy) -> pd.DataFrame:
+    missing = policy.left_out(frame.columns, "the records")
+    if not missing:
+        return frame
+    return frame.assign(**dict.fromkeys(missing, np.nan))  # nullable: imputed
 
 
 def _from_array(values: np.ndarray, columns: list[str]) -> pd.DataFrame:
@@ -75,25 +68,55 @@ def _from_array(values: np.ndarray, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(values, columns=columns)
 
 
-def records_frame(records: Any, columns: list[str]) -> pd.DataFrame:
-    """Raw records as a DataFrame that has every one of ``columns`` (extra columns are ignored)."""
+def _check_numbers(frame: pd.DataFrame, policy: InputPolicy) -> None:
+    """A string or boolean in a numeric column is a DataError naming the row, as on the server
+    (only object and boolean columns can hold one, so numeric dtypes cost nothing)."""
+    for name in policy.numeric:
+        column = frame[name]
+        kind = column.dtype.kind
+        if kind in "iuf":
+            continue
+        values = column.to_numpy(dtype=object)
+        bad = np.fromiter(
+            (isinstance(v, str | bool | np.bool_) for v in values), dtype=bool, count=len(values)
+        )
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise policy.not_a_number(name, values[row], f"row {row}")
+
+
+def _check_categories(frame: pd.DataFrame, policy: InputPolicy) -> None:
+    """An unseen category is a DataError naming the row (``unknown_category = "error"``)."""
+    for name, known in policy.categories.items():
+        labels = to_labels(frame[name])
+        bad = labels.notna().to_numpy() & ~labels.isin(known).to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise policy.unknown_label(name, labels.iloc[row], f"row {row}")
+
+
+def records_frame(records: Any, policy: InputPolicy) -> pd.DataFrame:
+    """Raw records as a DataFrame holding every column ``policy`` reads (see
+    :mod:`keel.predictor._policy` for what may be left out, discarded or refused)."""
     if isinstance(records, pd.DataFrame):
-        missing = [c for c in columns if c not in records.columns]
-        if missing:
-            raise _missing_column(missing, columns, "the records are")
-        return records
-    if isinstance(records, pd.Series):
-        return _one_record(records.to_dict(), columns)
-    if isinstance(records, Mapping):
-        return _one_record(records, columns)
-    if isinstance(records, np.ndarray):
-        return _from_array(records, columns)
-    if isinstance(records, list | tuple):
-        return _from_dicts(records, columns)
-    raise DataError(
-        f"records must be a DataFrame, a list of dicts, one dict or a 2-D array; got "
-        f"{type(records).__name__}"
-    )
+        frame = _from_frame(records, policy)
+    elif isinstance(records, pd.Series):
+        frame = _one_record(records.to_dict(), policy)
+    elif isinstance(records, Mapping):
+        frame = _one_record(records, policy)
+    elif isinstance(records, np.ndarray):
+        frame = _from_array(records, list(policy.columns))
+    elif isinstance(records, list | tuple):
+        frame = _from_dicts(records, policy)
+    else:
+        raise DataError(
+            f"records must be a DataFrame, a list of dicts, one dict or a 2-D array; got "
+            f"{type(records).__name__}"
+        )
+    _check_numbers(frame, policy)
+    if policy.checks_categories:
+        _check_categories(frame, policy)
+    return frame
 
 
 def _expected(spec: InputSpec) -> str:

@@ -7,7 +7,7 @@ and the server load the same object from the same bytes, so what was measured is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from keel.models import ModelConfig, build_model
 from keel.predictor._describe import describe_inputs, describe_model_input, describe_output
 from keel.predictor._files import FORMAT, decode, encode
 from keel.predictor._inputs import check_model_input, records_frame
+from keel.predictor._policy import InputPolicy, UnknownCategory, check_unknown_category
 from keel.train import get_precision
 from keel.train import predict_outputs as forward_outputs
 
@@ -37,6 +38,12 @@ def _model_config(value: Any) -> Any:
         _MODEL_CONFIG, {"name": "mlp", **value}, where="model config",
         fix="pass the [model] section the model was trained with", skip=1,
     )  # fmt: skip
+
+
+def _names(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise IntegrityError("preprocess.json's 'discarded' must be a list of column names")
+    return value
 
 
 class Predictor:
@@ -55,6 +62,8 @@ class Predictor:
         batch_size: int = 1024,
         name: str | None = None,
         version: int | None = None,
+        discarded: Sequence[str] = (),
+        unknown_category: UnknownCategory = "error",
     ) -> None:
         if task not in ("classification", "regression"):
             raise UserError(f"task {task!r} is not known: use 'classification' or 'regression'")
@@ -79,6 +88,29 @@ class Predictor:
         self.name = name
         self.version = version
         self._features_meta = preprocessor.to_state()[0]
+        self.discarded = sorted({str(c) for c in discarded} - set(preprocessor.columns))
+        self.unknown_category = check_unknown_category(unknown_category)
+
+    @property
+    def unknown_category(self) -> UnknownCategory:
+        """What a category the model never saw does: ``"error"`` or ``"ignore"`` (encoded as no
+        known category). Recorded in the files from ``[serve] unknown_category``."""
+        return self._policy.unknown_category
+
+    @unknown_category.setter
+    def unknown_category(self, value: UnknownCategory) -> None:
+        self._policy = InputPolicy.from_description(
+            {
+                "inputs": describe_inputs(self._features_meta),
+                "discarded": self.discarded,
+                "unknown_category": check_unknown_category(value),
+            }
+        )
+
+    @property
+    def policy(self) -> InputPolicy:
+        """What raw records may carry, leave out and hold (shared with ``keel serve``)."""
+        return self._policy
 
     # -- building ---------------------------------------------------------------------------------
 
@@ -96,11 +128,17 @@ class Predictor:
         batch_size: int = 1024,
         name: str | None = None,
         version: int | None = None,
+        discarded: Sequence[str] = (),
+        unknown_category: UnknownCategory = "error",
     ) -> Predictor:
-        """A predictor over an in-memory network (e.g. the one training just returned)."""
+        """A predictor over an in-memory network (e.g. the one training just returned).
+
+        ``discarded`` names raw columns a record may carry that the model does not read (the
+        target, ignored columns); ``unknown_category`` is ``[serve] unknown_category``."""
         return cls(
             model, preprocessor, target, task=task, classes=classes, model_config=model_config,
             precision=precision, batch_size=batch_size, name=name, version=version,
+            discarded=discarded, unknown_category=unknown_category,
         )  # fmt: skip
 
     def to_files(self) -> dict[str, bytes]:
@@ -110,6 +148,8 @@ class Predictor:
             "precision": self.precision,
             "batch_size": self.batch_size,
             "model": self.model_config.model_dump(mode="json"),
+            "discarded": list(self.discarded),
+            "unknown_category": self.unknown_category,
         }
         return encode(self.model, self.preprocessor, self.target, settings)
 
@@ -158,7 +198,8 @@ class Predictor:
             model, parts.preprocessor, target, task=target.task, classes=target.classes,
             model_config=config, precision=precision or recorded.get("precision", "fp32"),
             batch_size=batch_size or int(recorded.get("batch_size", 1024)),
-            name=name, version=version,
+            name=name, version=version, discarded=_names(recorded.get("discarded", [])),
+            unknown_category=recorded.get("unknown_category", "error"),
         )  # fmt: skip
 
     # -- what it reads and returns ----------------------------------------------------------------
@@ -181,6 +222,8 @@ class Predictor:
             "task": self.task,
             "classes": list(self.classes),
             "inputs": describe_inputs(self._features_meta),
+            "discarded": list(self.discarded),
+            "unknown_category": self.unknown_category,
             "model_input": describe_model_input(self.input_spec),
             "output": describe_output(self.task, self.classes),
             "model": self.model_config.model_dump(mode="json"),
@@ -192,7 +235,7 @@ class Predictor:
 
     def transform(self, records: Any) -> np.ndarray:
         """Raw records → the model input ``(n, *input_spec.shape)``."""
-        frame = records_frame(records, self.columns)
+        frame = records_frame(records, self._policy)
         return self.preprocessor.transform(frame)
 
     def _model_input(self, records: Any, preprocessed: bool) -> np.ndarray:

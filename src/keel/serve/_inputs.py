@@ -6,9 +6,10 @@ shared. Checked requests become one ``(n, n_columns)`` array in the model's colu
 when every column is numeric, object otherwise): what :meth:`Predictor.predict_outputs`'s raw path
 reads, and what the batcher concatenates.
 
-The server is stricter than :meth:`Predictor.predict`: a category the model never saw, NaN or
-infinity, a boolean where a number belongs, or a missing value the preprocessing does not impute
-are refused instead of being encoded silently.
+Which columns a record may carry, leave out or must not hold, and what a category the model never
+saw does, is the predictor's :class:`~keel.predictor.InputPolicy`, the one ``keel.load``'s
+Predictor applies too, so both paths give one record the same answer. On top of it the server
+refuses what JSON makes ambiguous: NaN or infinity, a boolean or a string where a number belongs.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from typing import Any
 
 import numpy as np
 
+from keel.data import label_of
 from keel.errors import DataError, UserError
+from keel.predictor import InputPolicy
 from keel.serve._v2 import InferRequest, ProtocolError
 
 __all__ = ["Column", "RecordSchema", "TooLarge"]
 
 _NUMBER = (int, float)
+_LABELLED = (int, float, bool)  # JSON values a categorical feature accepts besides strings
 _NUMERIC_DATATYPES = {
     "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
     "FP16", "FP32", "FP64",
@@ -63,17 +67,21 @@ class TooLarge(UserError):
 
 
 class RecordSchema:
-    """The raw columns of one model, built from :meth:`Predictor.describe`'s ``inputs``."""
+    """The raw columns of one model, built from :meth:`Predictor.describe`."""
 
-    def __init__(self, inputs: list[dict[str, Any]]) -> None:
+    def __init__(self, described: dict[str, Any]) -> None:
+        self.policy = InputPolicy.from_description(described)
+        check = self.policy.checks_categories
         self.columns = [
             Column(
                 name=str(entry["name"]),
                 kind=str(entry["kind"]),
                 nullable=bool(entry.get("nullable", False)),
-                categories=frozenset(entry["categories"]) if "categories" in entry else None,
+                categories=frozenset(entry["categories"])
+                if check and "categories" in entry
+                else None,
             )
-            for entry in inputs
+            for entry in described["inputs"]
         ]
         self.names = [c.name for c in self.columns]
         self._index = {name: i for i, name in enumerate(self.names)}
@@ -118,20 +126,9 @@ class RecordSchema:
         return values
 
     def _complete(self, record: Mapping[str, Any], i: int) -> Mapping[str, Any]:
-        """Refuse unknown or required-but-missing features; nullable ones left out are null."""
-        unknown = sorted(str(k) for k in record if k not in self._name_set)
-        if unknown:
-            raise DataError(
-                f"instance {i}: unknown feature {unknown[0]!r}; the model reads "
-                f"{_listing(self.names)}"
-            )
-        missing = [name for name in self.names if name not in record]
-        needed = [n for n in missing if not self.columns[self._index[n]].nullable]
-        if needed:
-            raise DataError(
-                f"instance {i}: missing feature {needed[0]!r} ({len(needed)} missing); send every "
-                f"feature the model reads: {_listing(self.names)}"
-            )
+        """The policy's answer: unknown or required-but-missing features refused, discarded
+        ones (the target, ignored columns) dropped, nullable ones left out are null."""
+        missing = self.policy.left_out(record.keys(), f"instance {i}")
         return {**record, **dict.fromkeys(missing)}
 
     def _value(self, column: Column, value: Any, where: str) -> None:
@@ -144,26 +141,27 @@ class RecordSchema:
             return
         if column.numeric:
             if type(value) not in _NUMBER:
-                raise DataError(
-                    f"{where}: feature {column.name!r} must be a number, got "
-                    f"{type(value).__name__} {_brief(value)}"
-                )
+                raise self.policy.not_a_number(column.name, value, where)
             if not math.isfinite(value):
                 raise DataError(
                     f"{where}: feature {column.name!r} is {value}; send a finite number"
                     + (" or null" if column.nullable else "")
                 )
             return
-        if not isinstance(value, str):
+        if column.kind == "categorical" and type(value) in _LABELLED:
+            if type(value) is float and not math.isfinite(value):
+                raise DataError(
+                    f"{where}: feature {column.name!r} is {value}; send a category"
+                    + (" or null" if column.nullable else "")
+                )
+            value = label_of(value)  # 4, 4.0 and "4" are one category, as in the Predictor
+        elif not isinstance(value, str):
             raise DataError(
                 f"{where}: feature {column.name!r} must be a string, got "
                 f"{type(value).__name__} {_brief(value)}"
             )
         if column.categories is not None and value not in column.categories:
-            raise DataError(
-                f"{where}: feature {column.name!r} has unknown category {_brief(value)}; known: "
-                f"{_listing(sorted(column.categories))}"
-            )
+            raise self.policy.unknown_label(column.name, value, where)
 
     # -- v2 tensors ------------------------------------------------------------------------------
 
@@ -193,7 +191,8 @@ class RecordSchema:
         inputs = request.inputs
         if len(inputs) == 1 and inputs[0].name not in self._name_set:
             return self._matrix(inputs[0], max_rows)
-        by_name = {t.name: t for t in inputs}
+        discarded = self.policy.discarded
+        by_name = {t.name: t for t in inputs if t.name not in discarded}
         unknown = [name for name in by_name if name not in self._name_set]
         if unknown:
             expected = "one input 'input' [n, columns] or " if self.numeric else ""

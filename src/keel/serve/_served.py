@@ -108,7 +108,7 @@ def load_version(
         name=record.name,
         version=record.version,
         predictor=predictor,
-        schema=RecordSchema(predictor.describe()["inputs"]),
+        schema=RecordSchema(predictor.describe()),
         settings=settings,
         digest=record.manifest_digest,
         on_batch=None if on_batch is None else functools.partial(on_batch, record.name),

@@ -39,4 +39,13 @@ class ServeConfig(Config):
     burst: int = Field(0, ge=0, description="token bucket size; 0 = one second of rate_limit")
     max_body_bytes: int = Field(8 * 2**20, ge=1024, description="larger bodies get 413")
     max_rows: int = Field(1024, ge=1, description="rows in one request at most; more get 413")
+    body_timeout_s: float = Field(
+        30.0, gt=0, le=3600,
+        description="seconds a request body may take to arrive once its key is accepted; 408",
+    )  # fmt: skip
+    unknown_category: Literal["error", "ignore"] = Field(
+        "error",
+        description="a category the model never saw: refuse the record (error) or encode it as "
+        "no known category (ignore); keel.load's Predictor follows the same setting",
+    )
     prediction_log: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
