@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from keel.errors import IntegrityError, UserError, exit_code, http_status
 from keel.registry import AuthError, MemoryStore, check_api_key, migrations, new_api_key
 from keel.registry._schema import VERSION_TABLE
 from keel.registry._sql import SqlStore
+from tests.registry._signer import sign
 
 KEY = re.compile(r"keel_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 
@@ -102,7 +104,7 @@ def test_only_the_hash_is_stored(tmp_path: Path) -> None:
 def test_a_registry_at_revision_0001_upgrades_and_keeps_its_data(store_sql_url: str) -> None:
     store = SqlStore(store_sql_url)
     store.create_version(
-        "digits", manifest_digest="a" * 64, signature="c2ln", key_id="k", created_by="alice",
+        "digits", manifest_digest="a" * 64, sign=sign, created_by="alice",
         gates_passed=True, metrics={"test": {"accuracy": 0.9}},
     )  # fmt: skip
     store.move_alias(
@@ -122,9 +124,11 @@ def test_a_registry_at_revision_0001_upgrades_and_keeps_its_data(store_sql_url: 
         with again.engine.connect() as connection:
             assert inspect(connection).has_table("api_keys")
             version = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))
-            assert version.scalar() == migrations.HEAD == "0002"
+            assert version.scalar() == migrations.HEAD
         after = (again.list_versions("digits"), again.alias_history("digits"))
-        assert (*after, again.audit_entries()) == before
+        # below revision 0003 a row has no version statement: it comes back as an older keel's
+        unsigned = [replace(r, statement=None) for r in before[0]]
+        assert (*after, again.audit_entries()) == (unsigned, *before[1:])
         key, _ = issue(again)
         assert check_api_key(again, key).role == "reader"
         assert again.verify_audit() == []

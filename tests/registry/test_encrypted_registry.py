@@ -25,7 +25,10 @@ def test_encrypted_blobs_load_transparently(tmp_path, model_files):
         predictor = registry.load(version.ref)
     finally:
         registry.close()
-    blobs = [p for p in (home / "artifacts").rglob("*") if p.is_file()]
+    # every content blob is sealed; beside them audit/ holds the signed checkpoints (hashes only)
+    artifacts = home / "artifacts"
+    assert {p.name for p in artifacts.iterdir()} == {"sha256", "audit"}
+    blobs = [p for p in (artifacts / "sha256").rglob("*") if p.is_file()]
     assert blobs and all(p.read_bytes().startswith(b"KEEL-AES256GCM") for p in blobs)
     weights = files["model.safetensors"]
     assert not any(weights[64:128] in p.read_bytes() for p in blobs)  # no plaintext at rest

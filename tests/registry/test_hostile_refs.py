@@ -12,6 +12,7 @@ import pytest
 from keel.errors import NotFoundError, UserError
 from keel.registry import ContentStore, KeyStore, MemoryBackend, Ref, Registry, parse_ref
 from keel.registry._refs import MAX_VERSION, check_stage, check_version
+from tests.registry._signer import sign
 
 HUGE = [MAX_VERSION + 1, 2**63, 2**64, 99999999999999999999, 10**5000]
 HUGE_IDS = ["2**31", "2**63", "2**64", "20-nines", "10**5000"]
@@ -91,7 +92,7 @@ def test_check_version_refuses_anything_but_a_version_number(bad: object) -> Non
 
 def _register(store, name: str = "m") -> None:
     store.create_version(
-        name, manifest_digest="a" * 64, signature="s", key_id="k", created_by="t",
+        name, manifest_digest="a" * 64, sign=sign, created_by="t",
         gates_passed=True, metrics={},
     )  # fmt: skip
 

@@ -17,7 +17,9 @@ from pathlib import Path
 from keel.registry import migrations
 from keel.registry._memory_store import MemoryStore
 from keel.registry._schema import VERSION_TABLE
+from keel.registry._signing import KeyStore
 from keel.registry._sql import SqlStore
+from keel.registry.types import Signer
 
 PROCESSES = 8
 PER_PROCESS = 50
@@ -27,12 +29,11 @@ def _digest(worker: int, i: int) -> str:
     return hashlib.sha256(f"{worker}-{i}".encode()).hexdigest()
 
 
-def _register(store: SqlStore | MemoryStore, name: str, worker: int, i: int) -> None:
+def _register(store: SqlStore | MemoryStore, name: str, worker: int, i: int, sign: Signer) -> None:
     store.create_version(
         name,
         manifest_digest=_digest(worker, i),
-        signature="c2ln",
-        key_id="key-1",
+        sign=sign,
         created_by=f"worker-{worker}",
         gates_passed=True,
         metrics={"worker": worker, "i": i},
@@ -47,14 +48,22 @@ def _wait_for(path: Path, timeout: float = 120.0) -> None:
         time.sleep(0.005)
 
 
+def _keys(folder: Path) -> KeyStore:
+    keys = KeyStore(folder)
+    keys.init()
+    return keys
+
+
 def worker(url: str, name: str, count: int, index: int, barrier: Path) -> None:
-    """Once released, open the store and register ``count`` versions."""
+    """Once released, open the store and register ``count`` versions (signed with the key in
+    ``barrier/keys``)."""
+    keys = KeyStore(barrier / "keys")
     (barrier / f"ready-{index}").touch()
     _wait_for(barrier / "go")
     store = SqlStore(url)
     try:
         for i in range(count):
-            _register(store, name, index, i)
+            _register(store, name, index, i, keys.sign)
     finally:
         store.close()
 
@@ -62,6 +71,7 @@ def worker(url: str, name: str, count: int, index: int, barrier: Path) -> None:
 def run_workers(url: str, name: str, count: int, barrier: Path) -> None:
     """Start the workers, release them together once all are ready, and wait for them."""
     barrier.mkdir()
+    _keys(barrier / "keys")
     args = [url, name, str(count), "", str(barrier)]
     procs = []
     for index in range(PROCESSES):
@@ -115,10 +125,11 @@ def test_eight_processes_migrate_then_register_400_consecutive_versions(
         store.close()
 
 
-def test_memory_store_is_thread_safe() -> None:
+def test_memory_store_is_thread_safe(tmp_path: Path) -> None:
     store = MemoryStore()
+    sign = _keys(tmp_path / "keys").sign
     threads = [
-        threading.Thread(target=lambda w=w: [_register(store, "m", w, i) for i in range(50)])
+        threading.Thread(target=lambda w=w: [_register(store, "m", w, i, sign) for i in range(50)])
         for w in range(PROCESSES)
     ]
     for thread in threads:

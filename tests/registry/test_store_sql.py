@@ -18,13 +18,14 @@ from keel.errors import KeelError, NotFoundError, UserError
 from keel.registry import migrations
 from keel.registry._schema import VERSION_TABLE, metadata
 from keel.registry._sql import SqlStore, parse_url
+from tests.registry._signer import sign
 
 DIGEST = hashlib.sha256(b"manifest").hexdigest()
 
 
 def register(store: SqlStore, name: str = "digits") -> None:
     store.create_version(
-        name, manifest_digest=DIGEST, signature="c2ln", key_id="k", created_by="alice",
+        name, manifest_digest=DIGEST, sign=sign, created_by="alice",
         gates_passed=True, metrics={"test": {"accuracy": 0.9}},
     )  # fmt: skip
 

@@ -1,4 +1,5 @@
-"""Registry commands: init, models list/show, verify, promote, rollback, history, audit, keys."""
+"""Registry commands: init, models list/show/resign, verify, promote, rollback, history, audit,
+keys."""
 
 from __future__ import annotations
 
@@ -101,9 +102,32 @@ def models_show(ref: str, as_json: bool = typer.Option(False, "--json")) -> None
     out.print(f"  data {data.get('source')} sha256 {str(data.get('digest'))[:16]}…")
 
 
+@models_app.command("resign")
+def models_resign(
+    names: list[str] = typer.Argument(None, help="the models (default: every model)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Sign version statements for versions an older keel signed (its manifest only), after
+    checking each against the audit trail. Needs the workspace signing key. Exit 3 if a check
+    fails (nothing is signed then)."""
+
+    def run() -> list[str]:
+        with _registry() as registry:
+            return [f"{r.name}:{r.version}" for r in registry.resign(names or ())]
+
+    done = _guard(run)
+    if as_json:
+        _json({"resigned": done})
+    elif done:
+        out.print(f"re-signed {len(done)} version(s): {', '.join(done)}")
+    else:
+        out.print("every version already has a signed version statement: nothing to re-sign")
+
+
 @app.command(rich_help_panel="Registry")
 def verify(ref: str, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Check a version's signature and every file's sha256. Exit 3 on any mismatch."""
+    """Check a version's signed statement (name, version, parent), its manifest and every file's
+    sha256. Exit 3 on any mismatch."""
 
     def run() -> dict[str, Any]:
         with _registry() as registry:
@@ -114,7 +138,7 @@ def verify(ref: str, as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         _json(info)
     else:
-        out.print(f"{info['ref']}: signature and {info['files']} file(s) verified")
+        out.print(f"{info['ref']}: signed statement and {info['files']} file(s) verified")
 
 
 @app.command(rich_help_panel="Registry")
@@ -188,21 +212,43 @@ def history(
 
 @audit_app.command("verify")
 def audit_verify(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Check the audit trail's hash chain; exit 3 if an entry was edited, deleted or reordered."""
+    """Check the audit trail's hash chain, its rows and its signed checkpoints outside the
+    database; exit 3 if an entry was edited, deleted or reordered, or a checkpoint forged."""
     from keel.errors import IntegrityError
 
-    def run() -> tuple[int, list[str]]:
+    def run() -> tuple[int, list[str], int | None]:
         with _registry() as registry:
-            return len(registry.store.audit_entries()), registry.audit_problems()
+            problems = registry.audit_problems()
+            count = len(registry.store.audit_entries())
+            return count, problems, registry.audit_checkpoint()
 
-    count, problems = _guard(run)
+    count, problems, anchored = _guard(run)
     if as_json:
-        _json({"entries": count, "intact": not problems, "problems": problems})
+        _json({"entries": count, "intact": not problems, "problems": problems,
+               "checkpoint": anchored})  # fmt: skip
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         fail(IntegrityError(f"audit trail broken: {problems[0]}{more}"))
     if not as_json:
-        out.print(f"audit trail intact: {count} entries, hash chain verified")
+        where = "" if anchored is None else f"; signed checkpoint at entry {anchored}"
+        out.print(f"audit trail intact: {count} entries, hash chain verified{where}")
+
+
+@audit_app.command("anchor")
+def audit_anchor(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Write a signed checkpoint of the audit trail's head outside the database, after checking
+    the trail: for a workspace made before checkpoints (every write writes one after that). Run
+    it only on a trail you trust. Exit 3 if the trail is not intact."""
+
+    def run() -> int:
+        with _registry() as registry:
+            return registry.anchor_audit()
+
+    seq = _guard(run)
+    if as_json:
+        _json({"checkpoint": seq})
+    else:
+        out.print(f"audit trail anchored: signed checkpoint at entry {seq}")
 
 
 @audit_app.command("list")

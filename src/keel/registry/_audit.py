@@ -5,7 +5,10 @@ UTC timestamps with microseconds) of its seq, time, actor, action, target, detai
 entry's hash. An edited entry no longer matches its hash; a deleted or reordered one breaks the
 chain. A chain alone cannot see the loss of its tail, so :func:`verify_audit` also checks the head
 the store keeps (last seq and hash) and that every version row and alias move points at an intact
-entry recording the same facts, and every such entry at a row.
+entry recording the same facts, and every such entry at a row. A version re-signed after an
+upgrade (``resign``: a version statement signed for a row an older keel signed) points at both its
+``register`` entry (digest, gates, the signature it had) and its ``resign`` entry (the signature it
+has now). The chain itself is anchored outside the database by signed checkpoints (``_anchor.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ __all__ = [
     "KEY_CREATE",
     "KEY_REVOKE",
     "REGISTER",
+    "RESIGN",
     "alias_details",
     "alias_target",
     "canonical_json",
@@ -36,12 +40,14 @@ __all__ = [
     "next_entry",
     "plain_json",
     "register_details",
+    "resign_details",
     "verify_audit",
     "version_target",
 ]
 
 GENESIS_HASH = "0" * 64  # the prev_hash of entry 1
 REGISTER = "register"
+RESIGN = "resign"
 ALIAS_ACTIONS = ("promote", "rollback")
 KEY_CREATE = "key.create"
 KEY_REVOKE = "key.revoke"
@@ -138,6 +144,50 @@ def register_details(record: VersionRecord) -> dict[str, Any]:
         "key_id": record.key_id,
         "gates_passed": record.gates_passed,
     }
+
+
+def resign_details(record: VersionRecord, replaced: VersionRecord) -> dict[str, Any]:
+    """What a ``resign`` entry records: the version's new signature and the one it replaced."""
+    return {
+        "manifest_digest": record.manifest_digest,
+        "signature": record.signature,
+        "key_id": record.key_id,
+        "replaced": {"signature": replaced.signature, "key_id": replaced.key_id},
+    }
+
+
+def _version_problems(
+    entries: list[AuditEntry],
+    versions: Iterable[tuple[VersionRecord, int | None, int | None]],
+    by_seq: dict[int, AuditEntry],
+) -> list[str]:
+    problems: list[str] = []
+    linked: dict[str, set[int | None]] = {REGISTER: set(), RESIGN: set()}
+    for record, seq, resign_seq in versions:
+        linked[REGISTER].add(seq)
+        target = version_target(record.name, record.version)
+        what = f"version {target}"
+        facts = register_details(record)
+        if resign_seq is None:
+            problems += _link_problems(what, seq, REGISTER, target, facts, by_seq)
+            continue
+        linked[RESIGN].add(resign_seq)
+        resigned = by_seq.get(resign_seq)
+        replaced = resigned.details.get("replaced") if resigned is not None else None
+        if isinstance(replaced, dict):  # the register entry holds the signature it replaced
+            facts |= {"signature": replaced.get("signature"), "key_id": replaced.get("key_id")}
+        problems += _link_problems(what, seq, REGISTER, target, facts, by_seq)
+        now = {k: getattr(record, k) for k in ("manifest_digest", "signature", "key_id")}
+        problems += _link_problems(
+            f"the re-signing of {what}", resign_seq, RESIGN, target, now, by_seq
+        )
+    for e in entries:
+        if e.action in linked and e.seq not in linked[e.action]:
+            done = "registers" if e.action == REGISTER else "re-signs"
+            problems.append(
+                f"audit entry {e.seq} {done} {e.target}, but that version is not in the registry"
+            )
+    return problems
 
 
 def alias_details(event: AliasEvent) -> dict[str, Any]:
@@ -275,7 +325,7 @@ def _link_problems(
 def verify_audit(
     entries: Iterable[AuditEntry],
     *,
-    versions: Iterable[tuple[VersionRecord, int | None]] | None = None,
+    versions: Iterable[tuple[VersionRecord, int | None, int | None]] | None = None,
     events: Iterable[tuple[AliasEvent, int | None]] | None = None,
     aliases: Mapping[tuple[str, str], int] | None = None,
     keys: Iterable[tuple[ApiKeyRecord, int | None, int | None]] | None = None,
@@ -283,10 +333,11 @@ def verify_audit(
 ) -> list[str]:
     """Every problem found, one line each; an empty list means the trail is intact.
 
-    ``entries`` in stored order (by seq). Optional cross-checks: ``versions`` and ``events`` as
-    ``(record, audit_seq)`` pairs, the current ``aliases`` ``{(name, stage): version}`` (each must
-    be where its last move left it), API ``keys`` as ``(record, create seq, revoke seq)`` and the
-    store's ``head`` ``(last seq, last hash)``.
+    ``entries`` in stored order (by seq). Optional cross-checks: ``versions`` as ``(record,
+    register seq, resign seq or None)``, ``events`` as ``(event, audit_seq)`` pairs, the current
+    ``aliases`` ``{(name, stage): version}`` (each must be where its last move left it), API
+    ``keys`` as ``(record, create seq, revoke seq)`` and the store's ``head`` ``(last seq, last
+    hash)``.
     """
     entries = list(entries)
     problems = _chain_problems(entries)
@@ -294,17 +345,7 @@ def verify_audit(
         problems += _head_problems(entries, head)
     by_seq = {entry.seq: entry for entry in entries}
     if versions is not None:
-        linked: set[int | None] = set()
-        for record, seq in versions:
-            linked.add(seq)
-            target = version_target(record.name, record.version)
-            facts = register_details(record)
-            problems += _link_problems(f"version {target}", seq, REGISTER, target, facts, by_seq)
-        problems += [
-            f"audit entry {e.seq} registers {e.target}, but that version is not in the registry"
-            for e in entries
-            if e.action == REGISTER and e.seq not in linked
-        ]
+        problems += _version_problems(entries, versions, by_seq)
     if events is not None:
         moved: set[int | None] = set()
         last: dict[tuple[str, str], int] = {}

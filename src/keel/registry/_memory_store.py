@@ -2,7 +2,8 @@
 
 It behaves as ``SqlStore`` does (the same conformance tests run over both): one lock makes each
 method atomic, every mutation computes all it will write before changing anything, values come
-back as they would from the database (JSON round trip, UTC times) and callers get copies.
+back as they would from the database (JSON round trip, UTC times) and callers get copies. Once a
+mutation is done (the lock released), its audit entry goes to the ``anchor``, when set.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keel.errors import NotFoundError, UserError
 from keel.registry import _schema as checks
@@ -21,6 +22,7 @@ from keel.registry._audit import (
     KEY_CREATE,
     KEY_REVOKE,
     REGISTER,
+    RESIGN,
     alias_details,
     alias_target,
     key_details,
@@ -28,11 +30,16 @@ from keel.registry._audit import (
     next_entry,
     plain_json,
     register_details,
+    resign_details,
     verify_audit,
     version_target,
 )
 from keel.registry._refs import check_version
-from keel.registry.types import AliasEvent, ApiKeyRecord, AuditEntry, Role, VersionRecord
+from keel.registry._statement import VersionStatement
+from keel.registry.types import AliasEvent, ApiKeyRecord, AuditEntry, Role, Signer, VersionRecord
+
+if TYPE_CHECKING:
+    from keel.registry._anchor import AuditAnchor
 
 __all__ = ["MemoryStore"]
 
@@ -40,11 +47,18 @@ __all__ = ["MemoryStore"]
 class MemoryStore:
     """The :class:`~keel.registry.types.MetadataStore` in memory; thread-safe."""
 
-    def __init__(self, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        anchor: AuditAnchor | None = None,
+    ) -> None:
+        self.anchor = anchor
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
         self._versions: dict[str, list[VersionRecord]] = {}
         self._version_seq: dict[tuple[str, int], int] = {}  # (name, version) -> audit seq
+        self._resign_seq: dict[tuple[str, int], int] = {}  # (name, version) -> its resign seq
         self._aliases: dict[tuple[str, str], int] = {}
         self._events: list[tuple[AliasEvent, int]] = []  # with their audit seq
         self._entries: list[AuditEntry] = []
@@ -64,6 +78,18 @@ class MemoryStore:
         self._entries.append(entry)
         self._head = (entry.seq, entry.hash)
 
+    def _anchored(self, entry: AuditEntry) -> None:
+        """Hand a done mutation's entry to the anchor (called with the lock released)."""
+        if self.anchor is None:
+            return
+        chain = self._stored_hash(1)
+        if chain is not None:
+            self.anchor.record(chain, entry.seq, entry.hash, self._stored_hash)
+
+    def _stored_hash(self, seq: int) -> str | None:
+        with self._lock:
+            return next((e.hash for e in self._entries if e.seq == seq), None)
+
     @staticmethod
     def _copy(record: VersionRecord) -> VersionRecord:
         return replace(record, metrics=copy.deepcopy(record.metrics))
@@ -75,21 +101,24 @@ class MemoryStore:
         name: str,
         *,
         manifest_digest: str,
-        signature: str,
-        key_id: str,
+        sign: Signer,
         created_by: str,
         gates_passed: bool,
         metrics: dict[str, Any],
     ) -> VersionRecord:
-        checks.check_version_args(name, manifest_digest, signature, key_id, created_by)
+        checks.check_version_args(name, manifest_digest, created_by)
         plain = plain_json(dict(metrics), f"metrics of {name}")
         with self._lock:
             at = self._now()
             records = self._versions.get(name)
-            number = (records[-1].version if records else 0) + 1
+            parent = records[-1] if records else None
+            number = 1 if parent is None else parent.version + 1
+            statement = VersionStatement.of(name, number, manifest_digest, parent)
+            signature, key_id = sign(statement.digest())
+            checks.check_signed(signature, key_id)
             record = VersionRecord(
                 name, number, manifest_digest, signature, key_id, at, created_by,
-                bool(gates_passed), plain,
+                bool(gates_passed), plain, statement.to_text(),
             )  # fmt: skip
             entry = next_entry(
                 *self._head,
@@ -102,7 +131,36 @@ class MemoryStore:
             self._versions.setdefault(name, []).append(record)
             self._version_seq[(name, number)] = entry.seq
             self._append(entry)
-            return self._copy(record)
+        self._anchored(entry)
+        return self._copy(record)
+
+    def resign_version(self, record: VersionRecord, *, sign: Signer, actor: str) -> VersionRecord:
+        checks.check_text(actor, "actor")
+        name, number = record.name, record.version
+        with self._lock:
+            rows = {r.version: r for r in self._versions.get(name, ())}
+            current = checks.check_unsigned(record, rows.get(number))
+            parent = rows.get(number - 1)
+            statement = VersionStatement.of(name, number, current.manifest_digest, parent)
+            signature, key_id = sign(statement.digest())
+            checks.check_signed(signature, key_id)
+            resigned = replace(
+                current, signature=signature, key_id=key_id, statement=statement.to_text()
+            )
+            entry = next_entry(
+                *self._head,
+                at=self._now(),
+                actor=actor,
+                action=RESIGN,
+                target=version_target(name, number),
+                details=resign_details(resigned, current),
+            )
+            records = self._versions[name]
+            records[records.index(current)] = resigned
+            self._resign_seq[(name, number)] = entry.seq
+            self._append(entry)
+        self._anchored(entry)
+        return self._copy(resigned)
 
     def get_version(self, name: str, version: int) -> VersionRecord | None:
         check_version(version)
@@ -176,7 +234,8 @@ class MemoryStore:
             self._events.append((event, entry.seq))
             self._aliases[(name, stage)] = version
             self._append(entry)
-            return event
+        self._anchored(entry)
+        return event
 
     def alias_history(self, name: str, stage: str | None = None) -> list[AliasEvent]:
         with self._lock:
@@ -207,7 +266,8 @@ class MemoryStore:
             )
             self._keys[key_id] = (record, entry.seq, None)
             self._append(entry)
-            return record
+        self._anchored(entry)
+        return record
 
     def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
         with self._lock:
@@ -244,7 +304,8 @@ class MemoryStore:
             )
             self._keys[key_id] = (revoked, create_seq, entry.seq)
             self._append(entry)
-            return revoked
+        self._anchored(entry)
+        return revoked
 
     # -- audit ---------------------------------------------------------------------------------
 
@@ -262,28 +323,39 @@ class MemoryStore:
                 details=details,
             )
             self._append(entry)
-            return replace(entry, details=copy.deepcopy(entry.details))
+        self._anchored(entry)
+        return replace(entry, details=copy.deepcopy(entry.details))
 
     def audit_entries(self) -> list[AuditEntry]:
         with self._lock:
             return [replace(e, details=copy.deepcopy(e.details)) for e in self._entries]
 
-    def verify_audit(self) -> list[str]:
-        """Every problem with the audit trail and its cross-references; empty when intact."""
+    def verify_audit(self, *, require_checkpoint: bool = True) -> list[str]:
+        """Every problem with the audit trail, its cross-references and (with an anchor) its
+        signed checkpoints; empty when intact."""
+        found = None if self.anchor is None else self.anchor.load()  # before the snapshot
         with self._lock:
             versions = [
-                (record, self._version_seq.get((record.name, record.version)))
+                (
+                    record,
+                    self._version_seq.get((record.name, record.version)),
+                    self._resign_seq.get((record.name, record.version)),
+                )
                 for records in self._versions.values()
                 for record in records
             ]
-            return verify_audit(
-                list(self._entries),
+            entries = list(self._entries)
+            problems = verify_audit(
+                entries,
                 versions=versions,
                 events=list(self._events),
                 aliases=dict(self._aliases),
                 keys=list(self._keys.values()),
                 head=self._head,
             )
+        if self.anchor is not None and found is not None:
+            problems += self.anchor.problems(found, entries, require=require_checkpoint)
+        return problems
 
     def close(self) -> None:
         """Nothing to release; the store stays readable."""

@@ -2,21 +2,33 @@
 
 A thin object over three boundaries — a :class:`MetadataStore`, a :class:`ContentStore` of blobs
 and a :class:`KeyStore` — each of which has an in-memory implementation for tests.
+
+What a version's signature covers is its version statement (name, number, manifest digest and
+parent: ``_statement.py``), signed by the store in the transaction that allocates the number.
+Every read of a version (``get``, ``verify``, ``load``, so ``keel serve`` too) rebuilds that
+statement from the row it resolved and the row before it, and refuses a row that does not match
+or whose statement is not signed by a trusted key. A version an older keel signed (its manifest
+digest only) is refused until ``resign`` signs a statement for it. The audit trail is anchored
+by signed checkpoints in the content store's backend (``_anchor.py``), which the registry attaches
+to its store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from keel.errors import IntegrityError, NotFoundError, UserError
+from keel.registry._anchor import AuditAnchor
 from keel.registry._content import ContentStore
 from keel.registry._manifest import FileEntry, Manifest
 from keel.registry._refs import Ref, check_stage, parse_ref
 from keel.registry._signing import KeyStore
+from keel.registry._statement import VersionStatement, statement_problems
 from keel.registry.types import AliasEvent, MetadataStore, VersionRecord
 
 if TYPE_CHECKING:
@@ -58,13 +70,18 @@ class ModelVersion:
 
 
 class Registry:
-    """Register, find, verify, load, promote and roll back model versions."""
+    """Register, find, verify, load, promote and roll back model versions.
+
+    A store without an audit anchor gets one in ``content``'s backend, signed with ``keys``.
+    """
 
     def __init__(self, store: MetadataStore, content: ContentStore, keys: KeyStore, *, actor: str):
         self.store = store
         self.content = content
         self.keys = keys
         self.actor = actor
+        if store.anchor is None:
+            store.anchor = AuditAnchor(content.backend, keys)
 
     # -- writing -------------------------------------------------------------------------------
     def register(
@@ -79,7 +96,8 @@ class Registry:
         gates: list[dict[str, Any]],
         lineage: dict[str, Any],
     ) -> ModelVersion:
-        """Store every file, then the signed manifest, then allocate the version in one transaction.
+        """Store every file, then the manifest, then allocate the version in one transaction that
+        also signs its version statement (name, number, manifest digest, parent).
 
         Order is what makes a killed registration harmless: until the metadata transaction commits
         nothing is visible, and once it commits every byte it names is already stored.
@@ -107,12 +125,10 @@ class Registry:
         )
         body = manifest.to_bytes()
         digest = self.content.put(body)
-        signature, key_id = self.keys.sign(digest)
         record = self.store.create_version(
             name,
             manifest_digest=digest,
-            signature=signature,
-            key_id=key_id,
+            sign=self.keys.sign,
             created_by=self.actor,
             gates_passed=all(g.get("passed") for g in gates),
             metrics=metrics,
@@ -209,8 +225,46 @@ class Registry:
         return NotFoundError(f"no model named {name!r}{hint}")
 
     def manifest(self, record: VersionRecord) -> Manifest:
-        """The manifest of ``record``, after checking its signature and its hash."""
-        self.keys.verify(record.manifest_digest, record.signature, record.key_id)
+        """The manifest of ``record``, after checking its signed statement and its hash."""
+        self.check_statement(record)
+        return self._read_manifest(record)
+
+    def check_statement(self, record: VersionRecord) -> VersionStatement:
+        """The signed statement of ``record`` if it names exactly this row in this place (its
+        name, number, manifest digest, and the row before it) and a trusted key signed it;
+        ``IntegrityError`` saying what does not match otherwise."""
+        ref = f"{record.name}:{record.version}"
+        if record.statement is None:
+            raise IntegrityError(
+                f"{ref}: signed by an older keel, over its manifest only: that signature does "
+                "not bind the model name, version number and parent, so a copied row would pass "
+                "as this version; an admin holding the workspace signing key re-signs it after "
+                f"checking the audit trail: `keel models resign {record.name}`"
+            )
+        try:
+            signed = VersionStatement.parse(record.statement)
+        except IntegrityError as err:
+            raise IntegrityError(f"{ref}: {err}") from None
+        predecessor = (
+            None if record.version == 1 else self.store.get_version(record.name, record.version - 1)
+        )
+        problems = statement_problems(signed, record, predecessor)
+        if problems:
+            raise IntegrityError(
+                f"{ref}: the registry row does not match its signed version statement: "
+                f"{'; '.join(problems)}. The registry database was altered: do not use this "
+                "version (`keel audit verify` may show more)"
+            )
+        try:
+            self.keys.verify(signed.digest(), record.signature, record.key_id)
+        except IntegrityError as err:
+            raise IntegrityError(
+                f"{ref}: its version statement is not validly signed: {err}"
+            ) from None
+        return signed
+
+    def _read_manifest(self, record: VersionRecord) -> Manifest:
+        """The manifest ``record`` names, after checking its hash and the model name it holds."""
         body = self.content.get_verified(record.manifest_digest, name=MANIFEST_NAME)
         manifest = Manifest.from_bytes(body)
         if manifest.name != record.name:
@@ -230,14 +284,14 @@ class Registry:
         version = self.get(ref)
         with _naming(version.record):
             for entry in version.manifest.files:
-                self.content.verify_stream(entry.digest, name=entry.name)
+                self.content.verify_stream(entry.digest, name=entry.name, size=entry.size)
         return version
 
     def read_files(self, version: ModelVersion) -> dict[str, memoryview]:
         """Every file's bytes, each read once into a fresh buffer while it is hashed, checked
         against the manifest (and decrypted when encrypted). The buffers are the caller's."""
         return {
-            f.name: self.content.get_verified_view(f.digest, name=f.name)
+            f.name: self.content.get_verified_view(f.digest, name=f.name, size=f.size)
             for f in version.manifest.files
         }
 
@@ -274,8 +328,72 @@ class Registry:
         return self.store.list_aliases(name)
 
     def audit_problems(self) -> list[str]:
-        """Empty when the audit trail is intact; else one line per problem found."""
+        """Empty when the audit trail is intact and anchored; else one line per problem found."""
         return self.store.verify_audit()
+
+    def audit_checkpoint(self) -> int | None:
+        """The newest audit entry a valid signed checkpoint records (None without one)."""
+        anchor = self._anchor()
+        return anchor.latest(anchor.load(), self.store.audit_entries())
+
+    def anchor_audit(self) -> int:
+        """Check the audit trail (everything but a missing checkpoint), then write a signed
+        checkpoint of its head: how a workspace made before checkpoints is anchored. Returns the
+        entry anchored. Run it only on a trail you trust: it vouches for the trail as it stands."""
+        anchor = self._anchor()
+        self._require_intact("not anchoring")
+        entries = self.store.audit_entries()
+        if not entries:
+            raise UserError("the audit trail is empty: there is nothing to anchor yet")
+        head = entries[-1]
+        hashes = {entry.seq: entry.hash for entry in entries}
+        anchor.advance(entries[0].hash, head.seq, head.hash, hashes.get)
+        return self.audit_checkpoint() or head.seq
+
+    def resign(self, names: Sequence[str] = ()) -> list[VersionRecord]:
+        """Sign version statements for the versions of ``names`` (every model when empty) that an
+        older keel signed over their manifest digest only; the versions re-signed.
+
+        Each is checked first, and nothing is signed unless all pass: the audit trail intact
+        (every version row matches its hash-chained ``register`` entry, and the trail matches its
+        checkpoints where it has any), its old signature valid over its manifest digest, its
+        manifest's hash and model name right, and no other row holding the same manifest (a
+        manifest holds its creation time, so two versions never share one: a shared digest is a
+        copied row). Needs the workspace signing key; each re-signing is audited.
+        """
+        self.keys.key_id()  # the signing key is there (NotFoundError naming `keel init`)
+        for name in names:
+            if self.store.latest_version(name) is None:
+                raise self._unknown(name)
+        self._require_intact("not re-signing")
+        everything = {name: self.store.list_versions(name) for name in self.models()}
+        chosen = list(names) or list(everything)
+        old = [r for name in chosen for r in everything[name] if r.statement is None]
+        held = Counter(r.manifest_digest for records in everything.values() for r in records)
+        for record in old:
+            with _naming(record):
+                if held[record.manifest_digest] > 1:
+                    raise IntegrityError(
+                        f"its manifest {record.manifest_digest[:12]}… is also another version's: "
+                        "one of the rows was copied; not re-signing"
+                    )
+                self.keys.verify(record.manifest_digest, record.signature, record.key_id)
+                self._read_manifest(record)
+        return [self.store.resign_version(r, sign=self.keys.sign, actor=self.actor) for r in old]
+
+    def _require_intact(self, what: str) -> None:
+        problems = self.store.verify_audit(require_checkpoint=False)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise IntegrityError(
+                f"{what}: the audit trail is not intact: {problems[0]}{more}; see "
+                "`keel audit verify`"
+            )
+
+    def _anchor(self) -> AuditAnchor:
+        if self.store.anchor is None:  # only if someone removed the one __init__ attached
+            raise UserError("this registry's store has no audit anchor")
+        return self.store.anchor
 
     def close(self) -> None:
         self.store.close()

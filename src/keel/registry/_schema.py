@@ -4,7 +4,8 @@ This is the CURRENT schema, used to build queries; the database itself is create
 only by the Alembic migrations in ``keel/registry/migrations`` (a test checks the two agree).
 
     models        one row per model name (locked by writers to serialise version numbers)
-    versions      name, version (UNIQUE together), manifest digest, signature, metrics...
+    versions      name, version (UNIQUE together), manifest digest, signature, metrics..., the
+                  signed version statement and the seq of a re-signing (revision 0003)
     aliases       (name, stage) -> version: where each stage points now
     alias_events  every move of an alias: the promotion/rollback history
     audit         the hash-chained trail (seq 1, 2, 3...)
@@ -38,12 +39,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-from keel.errors import UserError
+from keel.errors import NotFoundError, UserError
 from keel.registry._audit import (
     ALIAS_ACTIONS,
     KEY_ACTIONS,
     KEY_PREFIX,
     REGISTER,
+    RESIGN,
     canonical_json,
 )
 from keel.registry.types import ROLES, AliasEvent, ApiKeyRecord, AuditEntry, Role, VersionRecord
@@ -62,7 +64,9 @@ __all__ = [
     "check_free_target",
     "check_key_hash",
     "check_role",
+    "check_signed",
     "check_text",
+    "check_unsigned",
     "entry_from_row",
     "event_from_row",
     "key_from_row",
@@ -133,6 +137,8 @@ versions = Table(
     Column("gates_passed", Boolean, nullable=False),
     Column("metrics", JsonText(), nullable=False),
     Column("audit_seq", Integer, nullable=False),
+    Column("statement", Text, nullable=True),
+    Column("resign_seq", Integer, nullable=True),
     UniqueConstraint("name", "version", name="uq_versions_name_version"),
     CheckConstraint("version >= 1", name="ck_versions_positive"),
 )
@@ -230,10 +236,11 @@ def check_alias_action(action: str) -> str:
 
 
 def check_free_action(action: str) -> str:
-    """An action for ``append_audit``: not one that ``create_version``/``move_alias`` write (their
-    entries must point at a row, so a free-standing one would read as tampering)."""
+    """An action for ``append_audit``: not one that ``create_version``/``resign_version``/
+    ``move_alias`` write (their entries must point at a row, so a free-standing one would read as
+    tampering)."""
     check_text(action, "audit action", limit=64)
-    if action in (REGISTER, *ALIAS_ACTIONS):
+    if action in (REGISTER, RESIGN, *ALIAS_ACTIONS):
         raise UserError(
             f"audit action {action!r} is written by the registry itself: use create_version or "
             "move_alias, or name another action (e.g. key.create)"
@@ -275,6 +282,7 @@ def version_from_row(row: Row[Any]) -> VersionRecord:
         created_by=row.created_by,
         gates_passed=bool(row.gates_passed),
         metrics=row.metrics,
+        statement=row.statement,
     )
 
 
@@ -322,14 +330,30 @@ def key_from_row(row: Row[Any]) -> ApiKeyRecord:
 # -- the arguments of each store method, checked once for every implementation -------------------
 
 
-def check_version_args(
-    name: str, manifest_digest: str, signature: str, key_id: str, created_by: str
-) -> None:
+def check_version_args(name: str, manifest_digest: str, created_by: str) -> None:
     check_text(name, "model name")
     check_digest(manifest_digest)
+    check_text(created_by, "created_by")
+
+
+def check_signed(signature: str, key_id: str) -> None:
+    """What a signer returned: a signature and a key id that fit their columns."""
     check_text(signature, "signature", limit=None)
     check_text(key_id, "key id")
-    check_text(created_by, "created_by")
+
+
+def check_unsigned(record: VersionRecord, current: VersionRecord | None) -> VersionRecord:
+    """``current``, the row of ``record`` as it is now, if it is still the row that was checked
+    before re-signing and has no version statement yet; a UserError otherwise."""
+    ref = f"{record.name}:{record.version}"
+    if current is None:
+        raise NotFoundError(f"{ref} does not exist: `keel models list` shows the versions")
+    if current.statement is not None:
+        raise UserError(f"{ref} already has a signed version statement: nothing to re-sign")
+    facts = ("manifest_digest", "signature", "key_id")
+    if any(getattr(current, f) != getattr(record, f) for f in facts):
+        raise UserError(f"{ref} changed since it was checked: run `keel models resign` again")
+    return current
 
 
 def check_alias_args(stage: str, action: str, actor: str, reason: str) -> None:

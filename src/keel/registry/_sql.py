@@ -6,7 +6,9 @@ wait up to the busy timeout); on PostgreSQL a writer locks the model's row in ``
 first use with ``INSERT ... ON CONFLICT DO NOTHING``) and the one-row ``audit_head`` with ``SELECT
 ... FOR UPDATE``. The UNIQUE (name, version) constraint is the safety net; integrity, serialisation
 and lock errors are retried a bounded number of times. Every mutation writes its audit entry in its
-own transaction. The schema is created and upgraded only by Alembic, under a lock, on open.
+own transaction. The schema is created and upgraded only by Alembic, under a lock, on open. A
+version's statement is signed inside the transaction that allocates its number; once a write has
+committed, its audit entry is handed to the ``anchor`` (when set) for a signed checkpoint.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, text, update
+from sqlalchemy import Connection, Engine, create_engine, event, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
@@ -32,6 +34,7 @@ from keel.registry._audit import (
     KEY_CREATE,
     KEY_REVOKE,
     REGISTER,
+    RESIGN,
     alias_details,
     alias_target,
     key_details,
@@ -39,11 +42,23 @@ from keel.registry._audit import (
     next_entry,
     plain_json,
     register_details,
+    resign_details,
     verify_audit,
     version_target,
 )
 from keel.registry._refs import check_version
-from keel.registry.types import AliasEvent, ApiKeyRecord, AuditEntry, Role, VersionRecord
+from keel.registry._statement import VersionStatement
+from keel.registry.types import (
+    AliasEvent,
+    ApiKeyRecord,
+    AuditEntry,
+    Role,
+    Signer,
+    VersionRecord,
+)
+
+if TYPE_CHECKING:
+    from keel.registry._anchor import AuditAnchor
 
 __all__ = ["SqlStore", "parse_url"]
 
@@ -54,6 +69,7 @@ ATTEMPTS = 5
 _MIGRATION_LOCK = 0x6B65656C  # "keel": the advisory lock key that serialises migrations
 _RETRY_SQLSTATES = {"40001", "40P01", "55P03", "23505"}  # serialisation, deadlock, lock, unique
 _FIX = "check KEEL_REGISTRY_URL"
+_APPENDED = "keel_appended"  # connection.info key: the audit entry the transaction appended
 
 
 def _safe(url: URL) -> str:
@@ -158,10 +174,19 @@ class SqlStore:
 
     ``url``: ``sqlite:///path/registry.db`` or ``postgresql://user:pass@host:5432/db`` (also
     ``postgresql+psycopg://``). Opening migrates the schema to the newest revision. ``clock``
-    returns the current timezone-aware time (tests pass a fixed one).
+    returns the current timezone-aware time (tests pass a fixed one). ``anchor`` writes a signed
+    checkpoint of the audit head after every committed append (``Registry`` sets one).
     """
 
-    def __init__(self, url: str, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        anchor: AuditAnchor | None = None,
+    ) -> None:
+        self.anchor = anchor
+        self._chain: str | None = None  # the hash of audit entry 1, once known
         self._url = parse_url(url)
         self._dialect = _Postgres() if self._url.get_backend_name() == "postgresql" else _Sqlite()
         self._engine = self._dialect.engine(self._url)
@@ -216,18 +241,40 @@ class SqlStore:
         return KeelError(f"the registry database {self.url} failed: {_first_line(error)}")
 
     def _write(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in one write transaction, retrying lock and uniqueness conflicts."""
+        """Run ``work`` in one write transaction, retrying lock and uniqueness conflicts; once it
+        has committed, anchor the audit entry it appended."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 with self._engine.connect() as connection:
                     connection.execution_options(keel_write=True)
+                    connection.info.pop(_APPENDED, None)
                     with connection.begin():
-                        return work(connection)
+                        result = work(connection)
+                    appended = connection.info.pop(_APPENDED, None)
             except DBAPIError as exc:
                 if attempt == ATTEMPTS or not _retryable(exc):
                     raise self._failure(exc) from exc
                 time.sleep(random.uniform(0, 0.01 * 2**attempt))
+                continue
+            if appended is not None:
+                self._anchor_entry(appended)
+            return result
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _anchor_entry(self, entry: AuditEntry) -> None:
+        if self.anchor is None:
+            return
+        if entry.seq == 1:
+            self._chain = entry.hash
+        chain = self._chain or self._stored_hash(1)
+        if chain is None:  # entry 1 is gone: `keel audit verify` says so
+            return
+        self._chain = chain
+        self.anchor.record(chain, entry.seq, entry.hash, self._stored_hash)
+
+    def _stored_hash(self, seq: int) -> str | None:
+        query = select(t.audit.c.hash).where(t.audit.c.seq == seq)
+        return self._read(lambda c: c.execute(query).scalar())
 
     def _read(self, work: Callable[[Connection], T], **options: Any) -> T:
         try:
@@ -254,6 +301,7 @@ class SqlStore:
         connection.execute(t.audit.insert().values(**values))
         change = update(t.audit_head).where(t.audit_head.c.id == 1)
         connection.execute(change.values(seq=entry.seq, hash=entry.hash))
+        connection.info[_APPENDED] = entry
 
     # -- versions ------------------------------------------------------------------------------
 
@@ -262,13 +310,12 @@ class SqlStore:
         name: str,
         *,
         manifest_digest: str,
-        signature: str,
-        key_id: str,
+        sign: Signer,
         created_by: str,
         gates_passed: bool,
         metrics: dict[str, Any],
     ) -> VersionRecord:
-        t.check_version_args(name, manifest_digest, signature, key_id, created_by)
+        t.check_version_args(name, manifest_digest, created_by)
         plain = plain_json(dict(metrics), f"metrics of {name}")
 
         def work(connection: Connection) -> VersionRecord:
@@ -277,11 +324,16 @@ class SqlStore:
             connection.execute(new_model.on_conflict_do_nothing(index_elements=["name"]))
             model = select(t.models.c.name).where(t.models.c.name == name)
             connection.execute(model.with_for_update())
-            last = select(func.max(t.versions.c.version)).where(t.versions.c.name == name)
-            number = (connection.execute(last).scalar() or 0) + 1
+            last = select(t.versions).where(t.versions.c.name == name)
+            row = connection.execute(last.order_by(t.versions.c.version.desc()).limit(1)).first()
+            parent = None if row is None else t.version_from_row(row)
+            number = 1 if parent is None else parent.version + 1
+            statement = VersionStatement.of(name, number, manifest_digest, parent)
+            signature, key_id = sign(statement.digest())
+            t.check_signed(signature, key_id)
             record = VersionRecord(
                 name, number, manifest_digest, signature, key_id, at, created_by,
-                bool(gates_passed), plain,
+                bool(gates_passed), plain, statement.to_text(),
             )  # fmt: skip
             entry = next_entry(
                 *self._lock_head(connection),
@@ -295,6 +347,51 @@ class SqlStore:
             connection.execute(t.versions.insert().values(**row))
             self._write_entry(connection, entry)
             return record
+
+        return self._write(work)
+
+    def resign_version(self, record: VersionRecord, *, sign: Signer, actor: str) -> VersionRecord:
+        t.check_text(actor, "actor")
+        name, number = record.name, record.version
+
+        def work(connection: Connection) -> VersionRecord:
+            head = self._lock_head(connection)
+            model = select(t.models.c.name).where(t.models.c.name == name)
+            connection.execute(model.with_for_update())
+            query = select(t.versions).where(
+                t.versions.c.name == name, t.versions.c.version.in_([number - 1, number])
+            )
+            rows = {row.version: t.version_from_row(row) for row in connection.execute(query)}
+            current = t.check_unsigned(record, rows.get(number))
+            parent = rows.get(number - 1)
+            statement = VersionStatement.of(name, number, current.manifest_digest, parent)
+            signature, key_id = sign(statement.digest())
+            t.check_signed(signature, key_id)
+            resigned = VersionRecord(
+                **{**asdict(current), "signature": signature, "key_id": key_id,
+                   "statement": statement.to_text()}
+            )  # fmt: skip
+            entry = next_entry(
+                *head,
+                at=self._now(),
+                actor=actor,
+                action=RESIGN,
+                target=version_target(name, number),
+                details=resign_details(resigned, current),
+            )
+            change = update(t.versions).where(
+                t.versions.c.name == name, t.versions.c.version == number
+            )
+            connection.execute(
+                change.values(
+                    signature=signature,
+                    key_id=key_id,
+                    statement=resigned.statement,
+                    resign_seq=entry.seq,
+                )
+            )
+            self._write_entry(connection, entry)
+            return resigned
 
         return self._write(work)
 
@@ -490,14 +587,16 @@ class SqlStore:
         query = select(t.audit).order_by(t.audit.c.seq)
         return [t.entry_from_row(row) for row in self._read(lambda c: c.execute(query).all())]
 
-    def verify_audit(self) -> list[str]:
-        """Every problem with the audit trail and its cross-references; empty when intact."""
+    def verify_audit(self, *, require_checkpoint: bool = True) -> list[str]:
+        """Every problem with the audit trail, its cross-references and (with an anchor) its
+        signed checkpoints; empty when intact."""
+        found = None if self.anchor is None else self.anchor.load()  # before the snapshot
 
         def load(connection: Connection) -> list[str]:
             rows = connection.execute(select(t.audit).order_by(t.audit.c.seq)).all()
             entries = [t.entry_from_row(row) for row in rows]
             rows = connection.execute(select(t.versions).order_by(t.versions.c.id)).all()
-            versions = [(t.version_from_row(row), row.audit_seq) for row in rows]
+            versions = [(t.version_from_row(r), r.audit_seq, r.resign_seq) for r in rows]
             rows = connection.execute(select(t.alias_events).order_by(t.alias_events.c.id)).all()
             events = [(t.event_from_row(row), row.audit_seq) for row in rows]
             rows = connection.execute(select(t.aliases)).all()
@@ -506,7 +605,7 @@ class SqlStore:
             keys = [(t.key_from_row(row), row.create_seq, row.revoke_seq) for row in rows]
             head = connection.execute(select(t.audit_head.c.seq, t.audit_head.c.hash)).first()
             problems = [] if head is not None else ["the audit head row is missing"]
-            return problems + verify_audit(
+            problems += verify_audit(
                 entries,
                 versions=versions,
                 events=events,
@@ -514,6 +613,9 @@ class SqlStore:
                 keys=keys,
                 head=None if head is None else (head.seq, head.hash),
             )
+            if self.anchor is not None and found is not None:
+                problems += self.anchor.problems(found, entries, require=require_checkpoint)
+            return problems
 
         return self._read(load, **self._dialect.snapshot)
 

@@ -6,15 +6,20 @@ over every implementation (tests/registry/test_*_conformance.py).
 Registration is crash-safe by order: every file (and the manifest) is written to the artifact store
 first, then ONE metadata transaction allocates the next version number and inserts the version row.
 A version is visible only once that transaction commits, so a version is never visible without all
-its files; a killed registration leaves at most unreferenced blobs.
+its files; a killed registration leaves at most unreferenced blobs. The same transaction signs the
+version statement (name, number, manifest digest, parent: see ``_statement.py``), since only it
+knows the number.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from keel.registry._anchor import AuditAnchor
 
 Role = Literal["reader", "operator", "admin"]
 ROLES: tuple[Role, ...] = (
@@ -22,6 +27,9 @@ ROLES: tuple[Role, ...] = (
     "operator",
     "admin",
 )  # each role may do what those before it may
+
+Signer = Callable[[str], tuple[str, str]]
+"""Signs a sha256 hex digest: ``digest -> (base64 signature, key id)`` (``KeyStore.sign``)."""
 
 
 @dataclass(frozen=True)
@@ -31,12 +39,15 @@ class VersionRecord:
     name: str
     version: int
     manifest_digest: str  # sha256 hex of the canonical manifest bytes (also its artifact address)
-    signature: str  # base64 Ed25519 signature over the manifest digest
+    signature: str  # base64 Ed25519 signature over the statement's digest (see ``statement``)
     key_id: str  # id of the signing key
     created_at: datetime
     created_by: str
     gates_passed: bool
     metrics: dict[str, Any] = field(default_factory=dict)  # copy of the manifest's, for listing
+    # the signed version statement (canonical JSON: name, version, manifest digest, parent); None
+    # for a version signed by an older keel, whose signature covers the manifest digest only
+    statement: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,22 +129,33 @@ class MetadataStore(Protocol):
     """Versions, stage aliases with their history, and the audit trail.
 
     Implementations: ``SqlStore`` (SQLite in WAL mode, PostgreSQL; schema by Alembic) and
-    ``MemoryStore``. Every mutating method appends its audit entry in the SAME transaction.
+    ``MemoryStore``. Every mutating method appends its audit entry in the SAME transaction, and
+    once it has committed hands the new head to ``anchor`` (when set) for a signed checkpoint
+    outside the database.
     """
+
+    anchor: AuditAnchor | None
 
     def create_version(
         self,
         name: str,
         *,
         manifest_digest: str,
-        signature: str,
-        key_id: str,
+        sign: Signer,
         created_by: str,
         gates_passed: bool,
         metrics: dict[str, Any],
     ) -> VersionRecord:
         """Allocate ``max(version) + 1`` for ``name`` (1 for a new name) atomically, even with many
-        concurrent writers in other processes; insert the row and an audit entry ``register``."""
+        concurrent writers in other processes; sign the version statement (name, number, digest,
+        parent = the previous row) with ``sign`` in the same transaction; insert the row and an
+        audit entry ``register``."""
+        ...
+
+    def resign_version(self, record: VersionRecord, *, sign: Signer, actor: str) -> VersionRecord:
+        """Sign a version statement for ``record``, a version signed by an older keel (no
+        statement), and append an audit entry ``resign``, atomically. A UserError if the row
+        changed since ``record`` was read or already has a statement."""
         ...
 
     def get_version(self, name: str, version: int) -> VersionRecord | None: ...
@@ -182,9 +204,11 @@ class MetadataStore(Protocol):
         """Oldest first."""
         ...
 
-    def verify_audit(self) -> list[str]:
+    def verify_audit(self, *, require_checkpoint: bool = True) -> list[str]:
         """Problems found in the audit trail (empty when intact): edited, deleted or reordered
-        entries, and version rows, alias events or API keys whose audit entry is missing."""
+        entries, and version rows, alias events or API keys whose audit entry is missing; with an
+        ``anchor``, signed checkpoints that are forged or that the trail no longer contains, and
+        (``require_checkpoint``) a non-empty trail without one."""
         ...
 
     def create_api_key(
