@@ -19,6 +19,7 @@ from keel.data._chunked import clean_chunked
 from keel.errors import SpecError
 from keel.pipeline._prepare import clean
 from keel.spec import load_spec
+from tests.data._sms import sms_frame, wordless_rows
 
 TEXT_SPEC = """
 name = "notes"
@@ -136,6 +137,37 @@ def test_tables_stream_to_the_in_memory_result(tmp_path, ext):
     assert got.check.to_dict() == expected
     assert {f["check"] for f in expected["findings"]} >= {"missing", "outliers", "imbalance"}
     assert got.rows_out == 395
+
+
+SMS_SPEC = """
+name = "sms"
+[data]
+source = "sms.{ext}"
+target = "label"
+chunk_rows = 50
+columns = {{ message = "text" }}
+[data.dedup]
+exact = true
+near = true
+shingle = "{shingle}"
+k = {k}
+[model]
+name = "rnn"
+"""
+
+
+@pytest.mark.parametrize(("ext", "shingle"), [("csv", "char"), ("jsonl", "word")])
+def test_texts_without_words_stream_to_the_in_memory_result(tmp_path, ext, shingle):
+    """Emoji, punctuation and space-only messages in many chunks: dedup leaves them out of the
+    near search and counts them, and the checks report them, as in memory."""
+    frame = sms_frame()
+    spec = SMS_SPEC.replace("{shingle}", shingle).replace("{k}", "5" if shingle == "char" else "2")
+    memory, want, got, _ = _both(tmp_path, spec, frame, "sms", ext)
+    assert got.dedup.to_lineage() == memory.dedup.to_lineage()
+    assert got.dedup.empty_texts == wordless_rows(frame) and got.dedup.near_removed > 0
+    assert got.check.to_dict() == want.to_dict()
+    found = {f.check: f for f in want.findings}
+    assert found["empty_texts"].count > 0 and found["empty_texts"].severity == "warn"
 
 
 def test_near_dedup_of_table_rows_is_refused_in_one_line(tmp_path):

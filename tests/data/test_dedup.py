@@ -11,8 +11,6 @@ import pytest
 
 from keel.data._dedup import (
     DedupReport,
-    _normalise,
-    _text_signatures,
     choose_bands,
     dedup,
     exact_duplicates,
@@ -21,6 +19,7 @@ from keel.data._dedup import (
     normalise_text,
 )
 from keel.data._minhash import estimated_jaccard
+from keel.data._texts import normalise, text_signatures
 from keel.errors import DataError, SpecError
 
 HAS_DATASKETCH = importlib.util.find_spec("datasketch") is not None
@@ -187,7 +186,7 @@ def test_estimated_jaccard_agrees_with_datasketch() -> None:
     for at in rng.choice(150, 12, replace=False):
         other[at] = str(rng.choice(vocab))
     a, b = " ".join(words), " ".join(other)
-    sig = _text_signatures(_normalise(pa.array([a, b])), shingle="char", k=5, num_perm=128, seed=0)
+    sig = text_signatures(normalise(pa.array([a, b])), shingle="char", k=5, num_perm=128, seed=0)
     keel = float(estimated_jaccard(sig, np.array([0]), np.array([1]))[0])
     sketches = []
     for text in (a, b):
@@ -279,9 +278,10 @@ def test_dedup_of_a_text_column() -> None:
     keep, report = dedup(frame, text_column="text")
     assert keep.tolist() == [True, False, True, True]
     assert report.exact_removed == 1 and report.removed.tolist() == [1]
-    frame.loc[3, "text"] = "?!"
-    with pytest.raises(DataError, match="text row 4 is empty"):  # its place in the data
-        dedup(frame, text_column="text")
+    assert report.empty_texts == 0 and report.to_lineage()["empty_texts"] == 0
+    frame.loc[3, "text"] = "?!"  # no words: compared exactly, never near, counted
+    keep, report = dedup(frame, text_column="text")
+    assert keep.tolist() == [True, False, True, True] and report.empty_texts == 1
 
 
 def test_digest_names_what_was_removed() -> None:
@@ -322,9 +322,8 @@ def test_bad_arguments_are_one_line_spec_errors(
     ("texts", "words"),
     [
         (["fine", 12, "fine too"], "row 2 holds 12 (int)"),
-        (["fine", None], "row 2 is missing"),
-        (pd.Series(["fine", np.nan], dtype=object), "row 2 is missing"),
-        (["fine", "  ...  "], "row 2 is empty"),
+        ([None, "fine", 2.5], "row 3 holds 2.5 (float)"),
+        (pd.Series([np.nan, 7.0]), "row 2 holds 7.0 (float)"),
         ("one string", "not one str"),
     ],
 )
@@ -344,3 +343,63 @@ def test_other_bad_input_is_named() -> None:
     with pytest.raises(DataError, match="no columns"):
         near_duplicates_rows(pd.DataFrame(index=range(3)))
     assert near_duplicates_text([]).tolist() == []
+
+
+# -- texts without words -----------------------------------------------------------------------
+
+WORDLESS = [":) ", "!!!", "😂😂", "   ", "", "👍", "  ..  "]
+
+
+@pytest.mark.parametrize("shingle", ["char", "word"])
+def test_texts_without_words_are_compared_exactly_and_never_near(shingle: str) -> None:
+    """Emoji, punctuation and spaces only, or nothing, or missing: ordinary data. Dedup groups
+    those equal after normalising, leaves them out of the near search and counts them."""
+    words = ["the", "cat", "sat", "on", "the", "mat", "with", "a", "big", "red", "hat"]
+    texts = [" ".join(words[i:] + words[:i]) for i in range(10)]  # word texts, near each other
+    texts += [*WORDLESS, None, np.nan, "12345", "Hello, world!"]
+    k = 5 if shingle == "char" else 2
+    keep, report = dedup(pd.Series(texts, dtype=object), shingle=shingle, k=k)
+    at = {t: i for i, t in reversed(list(enumerate(texts))) if isinstance(t, str)}
+    assert report.empty_texts == len(WORDLESS) == report.to_lineage()["empty_texts"]
+    # equal after normalising (edge punctuation and spaces stripped): ":) ", "!!!", "   ", ...
+    assert keep[at[":) "]] and not keep[at["!!!"]] and not keep[at["   "]] and not keep[at[""]]
+    assert keep[at["😂😂"]] and keep[at["👍"]]  # distinct texts without words: both stay
+    assert keep[len(texts) - 4] and not keep[len(texts) - 3]  # None == NaN, neither == ""
+    assert keep[at["12345"]] and keep[at["Hello, world!"]]  # digits are words
+    assert report.near_removed > 0  # the word texts are still searched
+    rep = near_duplicates_text(texts, shingle=shingle, k=k)  # type: ignore[arg-type]
+    wordless_rows = [at[t] for t in WORDLESS] + [len(texts) - 4, len(texts) - 3]
+    assert rep[wordless_rows].tolist() == wordless_rows  # nobody's near duplicate
+
+
+def test_a_column_of_texts_without_words_only() -> None:
+    texts = pd.Series(WORDLESS * 3)
+    keep, report = dedup(texts, near=True)
+    assert report.empty_texts == 21 and report.near_removed == 0
+    assert keep.sum() == 3  # "", "😂😂" and "👍" after normalising
+    assert near_duplicates_text(texts).tolist() == list(range(21))
+    assert dedup(pd.Series([None, None], dtype=object))[1].exact_removed == 1
+
+
+def test_wordless_is_exactly_an_empty_word_normalisation() -> None:
+    """The near search signs word shingles of every text ``wordless`` calls worded: never of an
+    empty one. Checked on random strings over letters, digits, marks, spaces of every kind,
+    punctuation, symbols, emoji and control characters."""
+    import pyarrow.compute as pc
+
+    from keel.data._texts import text_array, wordless
+
+    pool = [*"aZé1٣_-.,:;!?()<>#*+=$€^`~|/\\'\"", "\u0301", "\u200d", "\x00", "\x1c"]
+    pool += [" ", "\t", "\n", "\r", "\x0b", "\x0c", "\x85", "\xa0", "\u1680", "\u2003", "\u2028"]
+    pool += ["\u2029", "\u202f", "\u205f", "\u3000", "😂", "👍", "©", "™", "°", "½", "ｱ", "Ａ"]
+    rng = np.random.default_rng(0)
+    texts = ["".join(rng.choice(pool, rng.integers(0, 6))) for _ in range(20_000)]
+    texts += [*WORDLESS, "ｰ", "＿", "℃"]
+    array = text_array(texts)
+    empty = pc.equal(pc.binary_length(normalise(array, words=True)), 0).to_numpy(
+        zero_copy_only=False
+    )
+    got = wordless(normalise(array))
+    assert got.sum() > 1000 and (~got).sum() > 1000
+    differ = [t for t, a, b in zip(texts, got, empty, strict=True) if a != b]
+    assert not differ, differ

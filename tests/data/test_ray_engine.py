@@ -21,6 +21,7 @@ from keel.data.checks_config import ChecksConfig
 from keel.data.config import RayConfig
 from keel.data.pii import PiiConfig, scrub_frame
 from keel.errors import UserError
+from tests.data._sms import sms_frame, wordless_rows
 
 ray = pytest.importorskip("ray")
 from keel.data._ray import RayEngine, start_ray  # noqa: E402
@@ -112,6 +113,21 @@ def test_text_dedup_is_identical(engine, shingle):
     assert want.exact_removed == 20 and want.near_removed >= 30
 
 
+@pytest.mark.parametrize("shingle", ["char", "word"])
+def test_texts_without_words_are_handled_identically(engine, shingle):
+    """Texts without words (and missing ones) in several blocks: left out of the near search,
+    counted, the same keep mask and report as in-process."""
+    frame = sms_frame(300)
+    texts = frame["message"].astype(object)
+    texts[[5, 140, 290]] = None
+    k = 5 if shingle == "char" else 2
+    want_keep, want = dedup(texts, near=True, shingle=shingle, k=k, seed=3)
+    got_keep, got = engine.dedup(texts, near=True, shingle=shingle, k=k, seed=3)
+    assert np.array_equal(got_keep, want_keep)
+    assert got.to_lineage() == want.to_lineage()
+    assert want.empty_texts == wordless_rows(frame) and want.near_removed > 0
+
+
 def test_table_dedup_is_identical(engine):
     frame = _table()
     for near in (False, True):
@@ -124,7 +140,7 @@ def test_table_dedup_is_identical(engine):
 
 def test_a_bad_text_gives_the_same_error(engine):
     texts = _texts().tolist()
-    texts[150] = None
+    texts[150] = 12
     with pytest.raises(Exception) as local:
         dedup(pd.Series(texts, dtype=object), near=True)
     with pytest.raises(type(local.value)) as remote:
@@ -158,6 +174,18 @@ def test_checks_are_identical(engine, tmp_path):
     want = check_dataset(ds, split, checks).to_dict()
     assert check_dataset(ds, split, checks, engine=engine).to_dict() == want
     assert {f["check"] for f in want["findings"]} >= {"duplicates", "outliers", "missing"}
+
+
+def test_checks_of_texts_without_words_are_identical(engine, tmp_path):
+    sms_frame().to_csv(tmp_path / "sms.csv", index=False)
+    cfg = DataConfig(source="sms.csv", target="label")
+    ds = load_dataset(cfg, base_dir=tmp_path)
+    split = split_dataset(ds, cfg.split, 0)
+    want = check_dataset(ds, split, cfg.checks).to_dict()
+    assert check_dataset(ds, split, cfg.checks, engine=engine).to_dict() == want
+    found = {f["check"]: f for f in want["findings"]}
+    assert found["empty_texts"]["count"] == wordless_rows(sms_frame())
+    assert found["near_duplicates"]["count"] > 0
 
 
 def test_preprocessing_arrays_are_identical(engine, tmp_path):

@@ -9,7 +9,9 @@ clustering, quantile bin edges) exactly as the in-process operators do, so the r
 identical to :func:`~keel.data.pii.scrub_frame`, :func:`~keel.data._dedup.dedup`,
 :func:`~keel.data._checks.row_hashes` and :meth:`Preprocessor.transform` — which the tests
 check. Where a block cannot decide alone (a bad text whose message names a global row), the
-merge re-runs the in-process operator so the error is the same too.
+merge re-runs the in-process operator so the error is the same too. Texts without words (see
+:mod:`keel.data._texts`) are marked per block and left out of the near search on the driver,
+as in-process.
 """
 
 from __future__ import annotations
@@ -21,16 +23,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
 
 from keel.data import _dedup as dd
+from keel.data import _texts as tx
 from keel.data._checks import row_hashes
 from keel.data._minhash import minhash_signatures
 from keel.data._preprocess import Preprocessor
 from keel.data.pii import PiiConfig, PiiReport, scrub_frame
 from keel.errors import DataError
 
-__all__ = ["Mapper", "dedup", "merge_pii", "row_hashes_of", "scrub", "settle", "transform"]
+__all__ = ["Mapper", "dedup", "merge_pii", "row_hashes_of", "scrub", "transform"]
 
 Mapper = Callable[[Callable[[pd.DataFrame], Any], pd.DataFrame], list[Any]]
 
@@ -96,22 +98,22 @@ def merge_pii(reports: list[PiiReport], config: PiiConfig) -> PiiReport:
 
 
 def _text_part(
-    block: pd.DataFrame, near: bool, shingle: dd.Shingle, k: int, num_perm: int, seed: int
-) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """Exact hashes and (with ``near``) signatures of a block of texts; None when a text is
-    missing, not a string or empty: the merge then reproduces the in-process error."""
+    block: pd.DataFrame, near: bool, shingle: tx.Shingle, k: int, num_perm: int, seed: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, int] | None:
+    """Exact hashes, (with ``near``) signatures, the texts without words and how many of them
+    are present, of a block of texts; None when a value is not a text: the merge then reproduces
+    the in-process error."""
     try:
-        array = dd._text_array(block.iloc[:, 0])
+        array = tx.text_array(block.iloc[:, 0])
     except DataError:
         return None
-    normal = dd._normalise(array)
-    hashes = dd._text_hashes(normal)
-    if not near:
-        return hashes, None
-    words = dd._normalise(array, words=True) if shingle == "word" else normal
-    if pc.any(pc.equal(pc.binary_length(words), 0)).as_py():
-        return None
-    return hashes, dd._text_signatures(words, shingle=shingle, k=k, num_perm=num_perm, seed=seed)
+    normal = tx.normalise(array)
+    skip = tx.wordless(normal)
+    empty = int(np.count_nonzero(skip)) - array.null_count
+    sig = None
+    if near:
+        sig = tx.sketch(array, normal, skip, shingle=shingle, k=k, num_perm=num_perm, seed=seed)
+    return tx.text_hashes(normal), sig, skip, empty
 
 
 def _row_part(block: pd.DataFrame, kinds: list[str | None]) -> np.ndarray:
@@ -132,7 +134,7 @@ def dedup(
     text_column: str | None = None,
     near: bool = True,
     threshold: float | None = None,
-    shingle: dd.Shingle = "char",
+    shingle: tx.Shingle = "char",
     k: int = 5,
     num_perm: int = 128,
     bins: int = 20,
@@ -158,6 +160,7 @@ def dedup(
     dd._check_shingles(shingle, k)
     num_perm, bands = dd._check_sketch(num_perm, bands, seed)
     seed, k = int(seed), int(k)
+    empty = None
     if texts is not None:
         parts = mapper(
             partial(_text_part, near=near, shingle=shingle, k=k, num_perm=num_perm, seed=seed),
@@ -167,6 +170,8 @@ def dedup(
             return local()
         hashes = np.concatenate([p[0] for p in parts])
         signatures = np.concatenate([p[1] for p in parts]) if near else None
+        skip = np.concatenate([p[2] for p in parts])
+        empty = sum(p[3] for p in parts)
     else:
         hashes = np.concatenate(mapper(partial(_row_part, kinds=dd.column_kinds(frame)), frame))
     n = len(hashes)
@@ -179,41 +184,23 @@ def dedup(
         b, r = dd._bands(threshold, num_perm, bands)
         if texts is not None:
             method = f"exact+minhash({shingle} k={k}, num_perm={num_perm}, bands={b}x{r})"
-            sig = signatures[rest] if len(rest) >= 2 else None  # type: ignore[index]
+            sig = signatures[rest]  # type: ignore[index]
+            within = dd.near_within(
+                skip[rest], lambda rows: dd._cluster(sig[rows], threshold, num_perm, bands, seed)
+            )
         else:
             method = f"exact+minhash(rows bins={bins}, num_perm={num_perm}, bands={b}x{r})"
             if not dd._integer(bins) or int(bins) < 2:
                 return local()  # near_duplicates_rows words this error
-            sig = _rest_signatures(mapper, frame.iloc[rest], int(bins), seed, num_perm)
-        within = (
-            np.arange(len(rest), dtype=np.int64)
-            if sig is None
-            else dd._cluster(sig, threshold, num_perm, bands, seed)
-        )
+            table = _rest_signatures(mapper, frame.iloc[rest], int(bins), seed, num_perm)
+            within = (
+                np.arange(len(rest), dtype=np.int64)
+                if table is None
+                else dd._cluster(table, threshold, num_perm, bands, seed)
+            )
         rep[rest] = rest[within]
         rep = rep[rep]
-    return settle(hashes, rep, exact_removed, threshold if near else None, method)
-
-
-def settle(
-    hashes: np.ndarray, rep: np.ndarray, exact_removed: int, threshold: float | None, method: str
-) -> tuple[np.ndarray, dd.DedupReport]:
-    """The keep mask and report from every row's representative, as :func:`dd.dedup` ends."""
-    n = len(hashes)
-    keep = rep == np.arange(n)
-    removed = np.flatnonzero(~keep)
-    sizes = np.bincount(rep, minlength=n)
-    report = dd.DedupReport(
-        rows_in=n,
-        exact_removed=exact_removed,
-        near_removed=len(removed) - exact_removed,
-        clusters=int(np.count_nonzero(sizes > 1)),
-        removed=removed,
-        digest=dd._digest(removed, hashes),
-        threshold=threshold,
-        method=method,
-    )
-    return keep, report
+    return dd.settle(hashes, rep, exact_removed, threshold if near else None, method, empty)
 
 
 def _bin_edges(frame: pd.DataFrame, bins: int, kinds: list[str | None]) -> list[Any]:

@@ -1,9 +1,10 @@
 """Data checks: what is wrong with a dataset before a model learns it.
 
-Each check measures one thing (duplicates, conflicting labels, train/test leakage, missing values,
-constant columns, class imbalance, outliers) and becomes a :class:`Finding` when it passes its
-threshold; ``[data.checks]`` decides whether a finding warns or stops the run (exit 2). The
-result is JSON-able (``DataCheck.to_dict``) for the report, the run's files and lineage.
+Each check measures one thing (duplicates, near duplicates, texts without words, conflicting
+labels, train/test leakage, missing values, constant columns, class imbalance, outliers) and
+becomes a :class:`Finding` when it passes its threshold; ``[data.checks]`` decides whether a
+finding warns or stops the run (exit 2), or whether the check runs at all (``off``). The result
+is JSON-able (``DataCheck.to_dict``) for the report, the run's files and lineage.
 
 Rows are compared by a hash of their values (``pandas.util.hash_pandas_object``), so the checks
 are vectorised and never hold pairs of rows.
@@ -11,6 +12,7 @@ are vectorised and never hold pairs of rows.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from keel.data.checks_config import ChecksConfig
+from keel.data.checks_config import CHECKS, ChecksConfig
 from keel.data.types import Dataset, Split
 from keel.errors import DataError
 
@@ -108,6 +110,10 @@ class Judge:
         self.findings: list[Finding] = []
         self.measured: dict[str, Any] = {}
 
+    def on(self, check: str) -> bool:
+        """Whether ``check`` runs at all (a check that is off costs nothing and finds nothing)."""
+        return getattr(self.cfg, check) != "off"
+
     def add(self, check: str, message: str, count: int, **details: Any) -> None:
         severity = getattr(self.cfg, check)
         if severity != "off":
@@ -151,6 +157,23 @@ class Judge:
                 "them before the split",
                 removed,
                 clusters=clusters,
+            )
+
+    def empty(self, rows: int, per_column: dict[str, int]) -> None:
+        """``rows`` whose text (in any text column; ``per_column``: per column) has no words."""
+        self.measured["empty_text_rows"] = rows
+        if rows:
+            columns = ", ".join(repr(c) for c, k in per_column.items() if k)
+            share = (
+                f"all {rows} texts" if rows == self.n else f"{rows} texts ({_pct(rows / self.n)})"
+            )
+            self.add(
+                "empty_texts",
+                f"{share} in {columns} have no words (only spaces, punctuation or symbols "
+                "such as emoji): the model sees them as empty, and near-duplicate search "
+                "compares them exactly only",
+                rows,
+                columns={c: k for c, k in per_column.items() if k},
             )
 
     def missing(self, missing: pd.Series, rows_missing: Callable[[list[str]], int]) -> None:
@@ -237,6 +260,9 @@ def far_cells(x: np.ndarray, median: np.ndarray, spread: np.ndarray, z: float) -
 
 
 class _Checker:
+    """One method per check, named as in ``[data.checks]``; :func:`check_dataset` calls only
+    those that are not off, and the row hashes are computed only when one of them needs them."""
+
     def __init__(
         self, ds: Dataset, split: Split | None, cfg: ChecksConfig, engine: Engine | None
     ) -> None:
@@ -247,15 +273,24 @@ class _Checker:
         self.cfg = cfg
         self.n = len(ds)
         self.measured = self.judge.measured
-        self.features = engine.row_hashes(ds.features) if engine else row_hashes(ds.features)
+
+    @functools.cached_property
+    def features(self) -> np.ndarray:
+        frame = self.ds.features
+        return self.engine.row_hashes(frame) if self.engine else row_hashes(frame)
+
+    @functools.cached_property
+    def target(self) -> np.ndarray:
+        return target_hashes(self.ds.target)
 
     def duplicates(self) -> None:
-        target = target_hashes(self.ds.target)
-        self.judge.duplicates(whole_hashes(self.features, target))
-        if self.ds.task == "classification":
-            self.judge.conflicting(self.features, target)
+        self.judge.duplicates(whole_hashes(self.features, self.target))
 
-    def near(self) -> None:
+    def conflicting_labels(self) -> None:
+        if self.ds.task == "classification":
+            self.judge.conflicting(self.features, self.target)
+
+    def near_duplicates(self) -> None:
         """Near duplicates among rows that are not exact copies (text, or tabular rows)."""
         kinds = self.ds.schema.columns
         if not kinds or "image" in kinds.values():
@@ -267,6 +302,16 @@ class _Checker:
         run = self.engine.dedup if self.engine else dedup
         _, report = run(data, near=True, threshold=self.cfg.near_threshold)
         self.judge.near(report.near_removed, report.clusters, report.threshold)
+
+    def empty_texts(self) -> None:
+        texts = self.ds.schema.of_kind("text")
+        if not texts:
+            return
+        from keel.data._texts import empty_texts
+
+        masks = {c: empty_texts(self.ds.features[c]) for c in texts}
+        rows = np.logical_or.reduce(list(masks.values()))
+        self.judge.empty(int(rows.sum()), {c: int(m.sum()) for c, m in masks.items()})
 
     def leakage(self) -> None:
         if self.split is None or not len(self.split.test):
@@ -284,23 +329,28 @@ class _Checker:
                 leaked,
             )
 
-    def columns(self) -> None:
-        schema = self.ds.schema.columns
+    def missing(self) -> None:
         frame = self.ds.features
         self.judge.missing(
             frame.isna().mean(), lambda over: int(frame[over].isna().any(axis=1).sum())
         )
-        tabular = [c for c, kind in schema.items() if kind in ("numeric", "categorical", "text")]
+
+    def constant_columns(self) -> None:
+        frame = self.ds.features
+        kinds = self.ds.schema.columns
+        tabular = [c for c, kind in kinds.items() if kind in ("numeric", "categorical", "text")]
         self.judge.constant([c for c in tabular if frame[c].nunique(dropna=True) <= 1])
-        numeric = [c for c, kind in schema.items() if kind == "numeric"]
+
+    def outliers(self) -> None:
+        numeric = self.ds.schema.of_kind("numeric")
         if numeric:
-            x = frame[numeric].to_numpy(np.float64, na_value=np.nan)
+            x = self.ds.features[numeric].to_numpy(np.float64, na_value=np.nan)
             far = far_cells(x, *robust_center(x), self.cfg.outlier_z)
             counts = far.sum(axis=0)
             per_column = {str(c): int(n) for c, n in zip(numeric, counts, strict=True) if n}
             self.judge.outliers(int(far.any(axis=1).sum()), per_column)
 
-    def balance(self) -> None:
+    def imbalance(self) -> None:
         if self.ds.task == "classification":
             self.judge.balance(self.ds.target.value_counts(), self.ds.classes)
 
@@ -312,13 +362,14 @@ def check_dataset(
     *,
     engine: Engine | None = None,
 ) -> DataCheck:
-    """Run every check on ``ds`` (and its split, for leakage); nothing is changed. ``engine``
-    (:mod:`keel.data._engine`) runs the row hashing and near-dup search; same result anywhere."""
-    checker = _Checker(ds, split, cfg or ChecksConfig(), engine)
+    """Run every check of ``cfg`` that is not off on ``ds`` (and its split, for leakage);
+    nothing is changed. A check that is off is not run at all: no cost, no error, no finding,
+    nothing measured. ``engine`` (:mod:`keel.data._engine`) runs the row hashing and near-dup
+    search; same result anywhere."""
+    cfg = cfg or ChecksConfig()
+    checker = _Checker(ds, split, cfg, engine)
     if checker.n:
-        checker.duplicates()
-        checker.near()
-        checker.leakage()
-        checker.columns()
-        checker.balance()
+        for name in CHECKS:
+            if checker.judge.on(name):
+                getattr(checker, name)()
     return checker.judge.result(ds.schema.columns)

@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from keel.data import _dedup as dd
-from keel.data._blockwise import merge_pii, settle
+from keel.data import _texts as tx
+from keel.data._blockwise import merge_pii
 from keel.data._checks import (
     DataCheck,
     Judge,
@@ -50,6 +50,7 @@ from keel.data._labels import sort_labels
 from keel.data._load import _drop_identifiers, _target_values, apply_missing, infer_task
 from keel.data._minhash import clusters, estimated_jaccard, keyed_pairs
 from keel.data._sources import _SCHEME
+from keel.data.checks_config import CHECKS
 from keel.data.config import DataConfig
 from keel.data.pii import PiiReport, scrub_frame
 from keel.errors import DataError, SpecError
@@ -80,35 +81,34 @@ class Chunked:
 
 
 class _Sketch:
-    """Text signatures of every row, appended to a file; band keys of chosen rows read back."""
+    """Text signatures of every row, appended to a file (a row of zeros for a text without
+    words, which the near search leaves out); band keys of chosen rows read back."""
 
-    def __init__(self, folder: Path, shingle: dd.Shingle, k: int, num_perm: int, seed: int):
+    def __init__(self, folder: Path, shingle: tx.Shingle, k: int, num_perm: int, seed: int):
         self.path = folder / f"sig-{shingle}-{k}-{num_perm}-{seed}.u32"
         self.options = dict(shingle=shingle, k=k, num_perm=num_perm, seed=seed)
         self._file = self.path.open("wb")
+        self._skipped: list[np.ndarray] = []  # positions of the texts without words
         self.rows = 0
 
-    def add(self, texts: pd.Series) -> None:
-        array = dd._text_array(texts)
-        words = dd._normalise(array, words=self.options["shingle"] == "word")
-        lengths = pc.binary_length(words).to_numpy(zero_copy_only=False)
-        if (lengths == 0).any():
-            at = int(np.argmax(lengths == 0))
-            raise DataError(
-                f"text row {self.rows + at + 1} is empty after normalisation; drop rows without "
-                "text before near-duplicate detection"
-            )
-        sig = dd._text_signatures(words, **self.options)  # type: ignore[arg-type]
+    def add(self, array: pa.Array, normal: pa.Array, skip: np.ndarray) -> None:
+        """The next texts (``normal``: normalised, ``skip``: without words)."""
+        sig = tx.sketch(array, normal, skip, **self.options)  # type: ignore[arg-type]
         self._file.write(np.ascontiguousarray(sig, np.uint32).tobytes())
-        self.rows += len(texts)
+        self._skipped.append(np.flatnonzero(skip) + self.rows)
+        self.rows += len(array)
 
     def near(self, rows: np.ndarray, threshold: float, bands: int | None = None) -> np.ndarray:
-        """Per position in ``rows`` (ascending), the first position of its near cluster."""
+        """Per position in ``rows`` (ascending), the first position of its near cluster; a text
+        without words is its own."""
+        skipped = np.concatenate(self._skipped) if self._skipped else np.empty(0, np.int64)
+        skip = np.isin(rows, skipped)
+        return dd.near_within(skip, lambda within: self._near(rows[within], threshold, bands))
+
+    def _near(self, rows: np.ndarray, threshold: float, bands: int | None) -> np.ndarray:
         self._file.flush()
         num_perm, seed = int(self.options["num_perm"]), int(self.options["seed"])
         n = len(rows)
-        if n < 2:
-            return np.arange(n, dtype=np.int64)
         sig = np.memmap(self.path, np.uint32, "r", shape=(self.rows, num_perm))
         b, r = dd._bands(threshold, num_perm, bands)
         from keel.data._minhash import _band_keys
@@ -150,12 +150,15 @@ def _typed(
 class _Stats:
     """Column statistics of the kept rows, chunk by chunk."""
 
-    def __init__(self, kinds: dict[str, str], seed: int) -> None:
+    def __init__(self, kinds: dict[str, str], seed: int, *, gaps: bool, words: bool) -> None:
         self.columns = list(kinds)
         self.tabular = [c for c, k in kinds.items() if k in ("numeric", "categorical", "text")]
         self.numeric = [c for c, k in kinds.items() if k == "numeric"]
         self.gaps = np.zeros(len(self.columns), np.int64)
-        self.masks: list[np.ndarray] = []  # packed gap bits per row
+        self.masks: list[np.ndarray] | None = [] if gaps else None  # packed gap bits per row
+        self.texts = [c for c, k in kinds.items() if k == "text"] if words else []
+        self.empty = dict.fromkeys(self.texts, 0)  # texts without words, per column
+        self.empty_rows = 0
         self.values: dict[str, set[Any]] = {c: set() for c in self.tabular}
         self.samples = {c: np.empty(SAMPLE) for c in self.numeric}  # filled up to seen
         self.seen = dict.fromkeys(self.numeric, 0)
@@ -167,7 +170,13 @@ class _Stats:
     def add(self, features: pd.DataFrame, target: pd.Series) -> None:
         gaps = features[self.columns].isna().to_numpy()
         self.gaps += gaps.sum(axis=0)
-        self.masks.append(np.packbits(gaps, axis=1))
+        if self.masks is not None:
+            self.masks.append(np.packbits(gaps, axis=1))
+        if self.texts:
+            empty = {c: tx.empty_texts(features[c]) for c in self.texts}
+            for c, mask in empty.items():
+                self.empty[c] += int(mask.sum())
+            self.empty_rows += int(np.logical_or.reduce(list(empty.values())).sum())
         for c in self.tabular:
             if len(self.values[c]) < 2:
                 self.values[c].update(features[c].dropna().unique()[:2].tolist())
@@ -194,6 +203,7 @@ class _Stats:
     def rows_missing(self, over: list[str]) -> int:
         wanted = np.isin(self.columns, over)
         bits = np.packbits(wanted)
+        assert self.masks is not None  # gathered whenever the missing check runs
         return int(sum(int(np.count_nonzero((m & bits).any(axis=1))) for m in self.masks))
 
 
@@ -229,6 +239,12 @@ def clean_chunked(
                 "write the cleaned rows to another file"
             )
     dedup_on = cfg.dedup.exact or cfg.dedup.near
+    judged = checks and cfg.checks.enabled
+
+    def on(check: str) -> bool:  # a check that is off is not run, here as in memory
+        return judged and getattr(cfg.checks, check) != "off"
+
+    hashed = on("duplicates") or on("conflicting_labels")
     with tempfile.TemporaryDirectory(prefix="keel-chunks-") as tmp:
         folder = Path(tmp)
         store = ChunkWriter(folder / "clean.parquet")
@@ -240,7 +256,7 @@ def clean_chunked(
         target_h: list[np.ndarray] = []
         text: str | None = None
         sketch = check_sketch = None
-        rows_in = chunks = 0
+        rows_in = chunks = empty = 0
         classes: set[Any] = set()
         pii_cfg = cfg.pii.model_copy(update={"drop": []})
         for raw in iter_chunks(path, rows):
@@ -261,8 +277,7 @@ def clean_chunked(
                 if cfg.dedup.near:
                     d = cfg.dedup
                     sketch = _Sketch(folder, d.shingle, d.k, d.num_perm, seed)
-                near_check = cfg.checks.near_duplicates != "off"  # off: not measured here
-                if checks and cfg.checks.enabled and near_check and text is not None:
+                if on("near_duplicates") and text is not None:
                     default = dict(shingle="char", k=5, num_perm=128, seed=0)
                     same = sketch is not None and sketch.options == default
                     check_sketch = sketch if same else _Sketch(folder, "char", 5, 128, 0)
@@ -274,16 +289,21 @@ def clean_chunked(
             if cfg.pii.enabled:
                 features, report = scrub_frame(features, pii_cfg, env=os.environ)
                 reports.append(report)
-            data = features[text] if text is not None else features
-            if dedup_on:
-                if text is not None:
-                    hashes.append(dd._text_hashes(dd._normalise(dd._text_array(data))))
-                else:
-                    hashes.append(dd._row_hashes(data))
-            for s in {id(x): x for x in (sketch, check_sketch) if x is not None}.values():
-                s.add(data)
-            if checks and cfg.checks.enabled:
+            sketches = {id(x): x for x in (sketch, check_sketch) if x is not None}.values()
+            if text is not None and (dedup_on or sketches):
+                array = tx.text_array(features[text])
+                normal = tx.normalise(array)
+                skip = tx.wordless(normal)
+                empty += int(np.count_nonzero(skip)) - array.null_count
+                if dedup_on:
+                    hashes.append(tx.text_hashes(normal))
+                for s in sketches:
+                    s.add(array, normal, skip)
+            elif dedup_on:
+                hashes.append(dd._row_hashes(features))
+            if judged:
                 classes.update(target.dropna().unique().tolist())
+            if hashed:
                 feature_h.append(row_hashes(features))
                 target_h.append(target_hashes(target))
             store.write(pd.concat([features, target], axis=1))
@@ -297,11 +317,12 @@ def clean_chunked(
             pii = replace(pii, dropped=list(cfg.pii.drop))
         keep, report = None, None
         if dedup_on:
-            keep, report = _dedup(np.concatenate(hashes), cfg, sketch, seed, text is not None)
+            texts_empty = empty if text is not None else None
+            keep, report = _dedup(np.concatenate(hashes), cfg, sketch, seed, texts_empty)
         n = store.rows
         keep = np.ones(n, bool) if keep is None else keep
         writer = ChunkWriter(out) if out is not None else None
-        stats = _Stats(kinds, seed)
+        stats = _Stats(kinds, seed, gaps=on("missing"), words=on("empty_texts"))
         stats.classes = classes
         at = 0
         try:
@@ -319,8 +340,9 @@ def clean_chunked(
         if writer is not None:
             writer.close()
         check = None
-        if checks and cfg.checks.enabled:
-            fh, th = np.concatenate(feature_h)[keep], np.concatenate(target_h)[keep]
+        if judged:
+            fh = np.concatenate(feature_h)[keep] if hashed else None
+            th = np.concatenate(target_h)[keep] if hashed else None
             check = _check(cfg, stats, fh, th, check_sketch, keep, task, kinds, folder, rows)
         for s in (sketch, check_sketch):
             if s is not None:
@@ -336,14 +358,15 @@ def clean_chunked(
 
 
 def _dedup(
-    hashes: np.ndarray, cfg: DataConfig, sketch: _Sketch | None, seed: int, texts: bool
+    hashes: np.ndarray, cfg: DataConfig, sketch: _Sketch | None, seed: int, empty: int | None
 ) -> tuple[np.ndarray, dd.DedupReport]:
+    """As in-memory dedup; ``empty``: how many texts had no words (None for table rows)."""
     d = cfg.dedup
     n = len(hashes)
     rep = dd._first_of_equal(hashes)
     exact_removed = int(np.count_nonzero(rep != np.arange(n)))
     if sketch is None:
-        return settle(hashes, rep, exact_removed, None, "exact")
+        return dd.settle(hashes, rep, exact_removed, None, "exact", empty)
     threshold = dd.TEXT_THRESHOLD if d.threshold is None else d.threshold
     rest = np.flatnonzero(rep == np.arange(n))
     within = sketch.near(rest, threshold)
@@ -351,39 +374,67 @@ def _dedup(
     rep = rep[rep]
     b, r = dd._bands(threshold, d.num_perm, None)
     method = f"exact+minhash({d.shingle} k={d.k}, num_perm={d.num_perm}, bands={b}x{r})"
-    return settle(hashes, rep, exact_removed, threshold, method)
+    return dd.settle(hashes, rep, exact_removed, threshold, method, empty)
 
 
 def _check(
-    cfg: DataConfig, stats: _Stats, features: np.ndarray, target: np.ndarray,
+    cfg: DataConfig, stats: _Stats, features: np.ndarray | None, target: np.ndarray | None,
     sketch: _Sketch | None, keep: np.ndarray, task: str, kinds: dict[str, str], folder: Path,
     rows: int,
 ) -> DataCheck:  # fmt: skip
+    """The in-memory checks' rules over the kept rows, in the same order; a check that is off
+    is not run (its statistics were not even gathered). No split here: no leakage check."""
     judge = Judge(stats.n, cfg.checks)
-    if stats.n:
-        judge.duplicates(whole_hashes(features, target))
-        if task == "classification":
+    classification = task == "classification"
+
+    def near() -> None:  # the in-memory check's dedup, over the kept rows
+        if sketch is None:  # table rows: their bins need every value
+            return
+        kept = np.flatnonzero(keep)
+        rep = dd._first_of_equal(_kept_text_hashes(folder, kinds, rows, keep))
+        rest = np.flatnonzero(rep == np.arange(len(kept)))
+        threshold = cfg.checks.near_threshold or dd.TEXT_THRESHOLD
+        within = sketch.near(kept[rest], threshold)
+        rep[rest] = rest[within]
+        rep = rep[rep]
+        removed = int(np.count_nonzero(rep != np.arange(len(kept))))
+        sizes = np.bincount(rep, minlength=len(kept))
+        judge.near(removed - (len(kept) - len(rest)), int(np.count_nonzero(sizes > 1)), threshold)
+
+    def empty() -> None:
+        if stats.texts:
+            judge.empty(stats.empty_rows, stats.empty)
+
+    def conflicting() -> None:
+        if classification:
             judge.conflicting(features, target)
-        if sketch is not None:  # the in-memory check's dedup, over the kept rows
-            kept = np.flatnonzero(keep)
-            text_h = _kept_text_hashes(folder, kinds, rows, keep)
-            rep = dd._first_of_equal(text_h)
-            rest = np.flatnonzero(rep == np.arange(len(kept)))
-            threshold = cfg.checks.near_threshold or dd.TEXT_THRESHOLD
-            within = sketch.near(kept[rest], threshold)
-            rep[rest] = rest[within]
-            rep = rep[rep]
-            removed = int(np.count_nonzero(rep != np.arange(len(kept))))
-            exact = len(kept) - len(rest)
-            sizes = np.bincount(rep, minlength=len(kept))
-            judge.near(removed - exact, int(np.count_nonzero(sizes > 1)), threshold)
-        missing = pd.Series(stats.gaps / stats.n, index=stats.columns)
-        judge.missing(missing, stats.rows_missing)
-        judge.constant([c for c in stats.tabular if len(stats.values[c]) <= 1])
+
+    def imbalance() -> None:
+        if classification:
+            judge.balance(stats.labels, sort_labels(list(stats.classes)))
+
+    def outliers() -> None:
         if stats.numeric:
             _outliers(judge, stats, folder, rows, keep, cfg.checks.outlier_z)
-        if task == "classification":
-            judge.balance(stats.labels, sort_labels(list(stats.classes)))
+
+    rules = {
+        "duplicates": lambda: judge.duplicates(whole_hashes(features, target)),
+        "near_duplicates": near,
+        "empty_texts": empty,
+        "conflicting_labels": conflicting,
+        "missing": lambda: judge.missing(
+            pd.Series(stats.gaps / stats.n, index=stats.columns), stats.rows_missing
+        ),
+        "constant_columns": lambda: judge.constant(
+            [c for c in stats.tabular if len(stats.values[c]) <= 1]
+        ),
+        "imbalance": imbalance,
+        "outliers": outliers,
+    }
+    if stats.n:
+        for name in CHECKS:
+            if judge.on(name) and name in rules:
+                rules[name]()
     return judge.result(kinds)
 
 
@@ -395,7 +446,7 @@ def _kept_text_hashes(
     for frame in iter_chunks(folder / "clean.parquet", rows):
         column = frame[text].loc[keep[at : at + len(frame)]]
         at += len(frame)
-        out.append(dd._text_hashes(dd._normalise(dd._text_array(column))))
+        out.append(tx.text_hashes(tx.normalise(tx.text_array(column))))
     return np.concatenate(out)
 
 

@@ -5,20 +5,21 @@ whitespace collapsed and punctuation stripped at the ends; numbers as float64 (`
 equal to NaN). Near: MinHash + LSH (:mod:`keel.data._minhash`) over character or word shingles of
 texts, or over ``column=bin`` / ``column=category`` tokens of table rows. :func:`dedup` does exact
 first, then near on what is left, and returns a keep mask and a :class:`DedupReport` whose counts
-and digest go into lineage.
+and digest go into lineage. A text without words (missing, or only spaces, punctuation and
+symbols: :mod:`keel.data._texts`) has nothing to shingle: it is compared exactly, left out of the
+near search, and counted (``empty_texts``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from keel.data._minhash import (
     choose_bands,
@@ -27,11 +28,19 @@ from keel.data._minhash import (
     fmix64,
     lsh_pairs,
     minhash_signatures,
-    oph_signatures,
     seeded_constants,
-    shingle_hashes,
 )
-from keel.data._suggest import did_you_mean, listing, short
+from keel.data._suggest import did_you_mean, listing
+from keel.data._texts import (
+    MISSING,
+    Shingle,
+    normalise,
+    normalise_text,
+    sketch,
+    text_array,
+    text_hashes,
+    wordless,
+)
 from keel.errors import DataError, SpecError
 
 __all__ = [
@@ -41,24 +50,13 @@ __all__ = [
     "exact_duplicates",
     "near_duplicates_rows",
     "near_duplicates_text",
+    "near_within",
     "normalise_text",
 ]
 
-Shingle = Literal["char", "word"]
 TEXT_THRESHOLD = 0.8
 ROWS_THRESHOLD = 0.9
 FN_WEIGHT = 0.8  # candidates are verified on their signatures, so LSH bands lean towards recall
-_MISSING = "\x00<missing>"  # what a missing value normalises to: equal to other gaps, not to ""
-# Python's whitespace (str.isspace) other than the space itself; a regex that matches only runs
-# needing a change is ~10x faster than rewriting every space
-_OTHER_SPACE = (
-    r"\t-\r\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}"
-    r"\x{3000}"
-)
-_SPACES = f"[ {_OTHER_SPACE}]{{2,}}|[{_OTHER_SPACE}]"
-_EDGES = r"^[ \p{P}]+|[ \p{P}]+$"
-_INNER_PUNCTUATION = r"[\p{P}\p{S}]+"
-_CHUNK_BYTES = 1 << 21  # UTF-8 bytes of text shingled and signed per block (bounds memory)
 
 
 # -- arguments ---------------------------------------------------------------------------------
@@ -115,137 +113,37 @@ def _bands(threshold: float, num_perm: int, bands: int | None) -> tuple[int, int
 # -- texts -------------------------------------------------------------------------------------
 
 
-def _first_bad(values: Sequence[Any]) -> int:
-    return next(i for i, v in enumerate(values) if not isinstance(v, str))
-
-
-def _bad_text(values: Sequence[Any], at: int) -> DataError:
-    value = values[at]
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return DataError(
-            f"text row {at + 1} is missing; drop or fill rows without text before dedup"
-        )
-    return DataError(
-        f"text row {at + 1} holds {short(value)} ({type(value).__name__}), not a string; "
-        "convert the column to text or drop the row before dedup"
-    )
-
-
-def _text_array(texts: Sequence[str] | pd.Series) -> pa.Array:
-    """The texts as one Arrow large_string array; a missing or non-string value is a DataError."""
-    if isinstance(texts, str | bytes):
-        raise DataError(
-            f"texts must be a sequence of strings, not one {type(texts).__name__} "
-            f"({short(texts)}); pass a list or Series of texts"
-        )
-    values: Any = texts if isinstance(texts, pd.Series | list) else list(texts)
-    try:
-        array = pa.array(values, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        raise _bad_text(_as_list(values), _first_bad(_as_list(values))) from None
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
-        if len(array) and array.null_count < len(array):
-            listed = _as_list(values)
-            raise _bad_text(listed, _first_bad(listed))
-        if len(array) == 0:
-            return pa.array([], pa.large_string())
-    if array.null_count:
-        missing = pc.is_null(array).to_numpy(zero_copy_only=False)
-        raise _bad_text(_as_list(values), int(np.argmax(missing)))
-    return array.cast(pa.large_string())
-
-
-def _as_list(values: Any) -> list[Any]:
-    return values.tolist() if isinstance(values, pd.Series) else list(values)
-
-
-def _normalise(array: pa.Array, *, words: bool = False) -> pa.Array:
-    """NFKC, lowercase, whitespace collapsed to single spaces, punctuation stripped at the ends;
-    with ``words``, punctuation and symbols inside become spaces too."""
-    out = pc.utf8_lower(pc.utf8_normalize(array, form="NFKC"))
-    if words:
-        out = pc.replace_substring_regex(out, pattern=_INNER_PUNCTUATION, replacement=" ")
-    out = pc.replace_substring_regex(out, pattern=_SPACES, replacement=" ")
-    return pc.replace_substring_regex(out, pattern=_EDGES, replacement="")
-
-
-def normalise_text(text: str) -> str:
-    """``text`` as exact dedup compares it: NFKC, lowercase, whitespace runs as one space,
-    punctuation and whitespace stripped at both ends."""
-    if not isinstance(text, str):
-        raise DataError(
-            f"normalise_text needs a string, not {short(text)} ({type(text).__name__}); "
-            "convert the value to text first"
-        )
-    return str(_normalise(pa.array([text], pa.large_string()))[0].as_py())
-
-
-def _text_hashes(array: pa.Array) -> np.ndarray:
-    """uint64 hash of each (already normalised, non-null) text."""
-    series = pd.Series(array.to_numpy(zero_copy_only=False), dtype=object)
-    return pd.util.hash_pandas_object(series, index=False).to_numpy(np.uint64)
-
-
-def _buffers(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """The UTF-8 bytes and int64 offsets of a large_string array."""
-    array = array.cast(pa.large_string())
-    _, offsets_buffer, data_buffer = array.buffers()
-    offsets = np.frombuffer(offsets_buffer, np.int64)[array.offset : array.offset + len(array) + 1]
-    data = np.frombuffer(data_buffer, np.uint8) if data_buffer else np.empty(0, np.uint8)
-    return data, offsets
-
-
-def _text_signatures(
-    array: pa.Array, *, shingle: Shingle, k: int, num_perm: int, seed: int
-) -> np.ndarray:
-    """One-permutation MinHash signatures of normalised texts, in blocks of documents."""
-    data, offsets = _buffers(array)
-    n = len(array)
-    sig = np.empty((n, num_perm), np.uint32)
-    start = 0
-    while start < n:
-        stop = int(np.searchsorted(offsets, offsets[start] + _CHUNK_BYTES, side="right")) - 1
-        stop = min(max(stop, start + 1), n)
-        bounds = offsets[start : stop + 1]
-        hashes, counts = shingle_hashes(
-            data[bounds[0] : bounds[-1]], bounds, shingle=shingle, k=k, seed=seed
-        )
-        sig[start:stop] = oph_signatures(hashes, counts, num_perm, seed)
-        start = stop
-    return sig
-
-
-def _near_text(
-    array: pa.Array, *, threshold: float, shingle: Shingle, k: int, num_perm: int,
-    bands: int | None, seed: int, rows: np.ndarray | None = None,
-) -> np.ndarray:  # fmt: skip
-    """Near-duplicate representatives of checked texts (``rows``: their positions in the data,
-    for messages)."""
-    normalised = _normalise(array, words=shingle == "word")
-    empty = np.flatnonzero(pc.equal(pc.binary_length(normalised), 0).to_numpy(zero_copy_only=False))
-    if len(empty):
-        at = int(empty[0])
-        raise DataError(
-            f"text row {(at if rows is None else int(rows[at])) + 1} is empty after "
-            f"normalisation ({short(array[at].as_py())}); drop rows without text before "
-            "near-duplicate detection"
-        )
-    n = len(normalised)
-    if n < 2:
-        return np.arange(n, dtype=np.int64)
-    sig = _text_signatures(normalised, shingle=shingle, k=k, num_perm=num_perm, seed=seed)
-    return _cluster(sig, threshold, num_perm, bands, seed)
-
-
 def _cluster(
     sig: np.ndarray, threshold: float, num_perm: int, bands: int | None, seed: int
 ) -> np.ndarray:
+    """Per signature row, the first row of its cluster (LSH pairs verified on the signatures)."""
     b, r = _bands(threshold, num_perm, bands)
     left, right = lsh_pairs(sig, b, r, seed)
     accepted = estimated_jaccard(sig, left, right) >= threshold - 1e-12
     return clusters(sig.shape[0], left[accepted], right[accepted])
+
+
+def near_within(skip: np.ndarray, cluster: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Per row, the first row of its near-duplicate cluster among the rows not in ``skip`` (texts
+    without words, which have nothing to compare: each stays its own cluster).
+
+    ``cluster(rows)`` clusters the given rows (ascending) and returns, per position in ``rows``,
+    the first position of its cluster; it is called only with two rows or more."""
+    out = np.arange(len(skip), dtype=np.int64)
+    rows = np.flatnonzero(~skip)
+    if len(rows) >= 2:
+        out[rows] = rows[cluster(rows)]
+    return out
+
+
+def _near_text(
+    array: pa.Array, normal: pa.Array, skip: np.ndarray, *, threshold: float, shingle: Shingle,
+    k: int, num_perm: int, bands: int | None, seed: int,
+) -> np.ndarray:  # fmt: skip
+    """Near-duplicate representatives of texts (``normal``: normalised, ``skip``: without
+    words)."""
+    sig = sketch(array, normal, skip, shingle=shingle, k=k, num_perm=num_perm, seed=seed)
+    return near_within(skip, lambda rows: _cluster(sig[rows], threshold, num_perm, bands, seed))
 
 
 def near_duplicates_text(
@@ -263,15 +161,17 @@ def near_duplicates_text(
     Texts are normalised, cut into ``k``-character (or ``k``-word) shingles and clustered when
     their estimated Jaccard similarity reaches ``threshold``. ``bands`` (a divisor of
     ``num_perm``) overrides the LSH bands :func:`choose_bands` picks. Same inputs and ``seed``,
-    same answer.
+    same answer. A text without words (missing, or only spaces, punctuation and symbols) has no
+    shingles and is nobody's near duplicate: its own cluster.
     """
     threshold = _check_threshold(threshold)
     _check_shingles(shingle, k)
     num_perm, bands = _check_sketch(num_perm, bands, seed)
-    array = _text_array(texts)
+    array = text_array(texts)
+    normal = normalise(array)
     return _near_text(
-        array, threshold=threshold, shingle=shingle, k=int(k), num_perm=num_perm, bands=bands,
-        seed=int(seed),
+        array, normal, wordless(normal), threshold=threshold, shingle=shingle, k=int(k),
+        num_perm=num_perm, bands=bands, seed=int(seed),
     )  # fmt: skip
 
 
@@ -324,7 +224,7 @@ def _normal_column(column: pd.Series, kind: str | None = None) -> np.ndarray | p
         return _numbers(numeric.to_numpy(np.float64))
     values = column if kind in ("string", "empty") else column.map(_canonical)
     array = pa.array(values, type=pa.large_string(), from_pandas=True)
-    return _normalise(array).fill_null(_MISSING)
+    return normalise(array).fill_null(MISSING)
 
 
 def _row_hashes(
@@ -416,7 +316,7 @@ def _row_tokens(
             codes[~present] = np.uint64(bins + 1)  # a gap is its own bin
             codes = fmix64(codes ^ keys[width], copy=False)
         else:
-            codes = fmix64(_text_hashes(normal) ^ keys[width + 1], copy=False)
+            codes = fmix64(text_hashes(normal) ^ keys[width + 1], copy=False)
         tokens[:, j] = fmix64(codes ^ keys[j], copy=False)
     return tokens
 
@@ -469,6 +369,9 @@ class DedupReport:
     digest: str  # sha256 over the removed positions and their content hashes
     threshold: float | None  # None when only exact duplicates were looked for
     method: str
+    # texts present but without words (only spaces, punctuation, symbols): compared exactly,
+    # never near; None when whole rows were compared
+    empty_texts: int | None = None
 
     @property
     def rows_out(self) -> int:
@@ -485,7 +388,31 @@ class DedupReport:
             "threshold": self.threshold,
             "method": self.method,
             "digest": self.digest,
+            **({} if self.empty_texts is None else {"empty_texts": self.empty_texts}),
         }
+
+
+def settle(
+    hashes: np.ndarray, rep: np.ndarray, exact_removed: int, threshold: float | None, method: str,
+    empty_texts: int | None = None,
+) -> tuple[np.ndarray, DedupReport]:  # fmt: skip
+    """The keep mask and report from every row's representative (``rep``) and content hash."""
+    n = len(hashes)
+    keep = rep == np.arange(n)
+    removed = np.flatnonzero(~keep)
+    sizes = np.bincount(rep, minlength=n)
+    report = DedupReport(
+        rows_in=n,
+        exact_removed=exact_removed,
+        near_removed=len(removed) - exact_removed,
+        clusters=int(np.count_nonzero(sizes > 1)),
+        removed=removed,
+        digest=_digest(removed, hashes),
+        threshold=threshold,
+        method=method,
+        empty_texts=empty_texts,
+    )
+    return keep, report
 
 
 def _digest(removed: np.ndarray, hashes: np.ndarray) -> str:
@@ -542,24 +469,29 @@ def dedup(
         threshold = _check_threshold(default if threshold is None else threshold)
     _check_shingles(shingle, k)
     num_perm, bands = _check_sketch(num_perm, bands, seed)
+    empty = None
     if texts is not None:
-        array = _text_array(texts)
-        hashes = _text_hashes(_normalise(array)) if len(array) else np.empty(0, np.uint64)
+        array = text_array(texts)
+        normal = normalise(array)
+        hashes = text_hashes(normal)
+        skip = wordless(normal)
+        empty = int(np.count_nonzero(skip)) - array.null_count
     else:
         hashes = _row_hashes(data) if len(data) else np.empty(0, np.uint64)
     n = len(hashes)
-    rep = _first_of_equal(hashes) if n else np.empty(0, np.int64)
+    rep = _first_of_equal(hashes)
     exact_removed = int(np.count_nonzero(rep != np.arange(n)))
     method = "exact"
     if near and n:
         rest = np.flatnonzero(rep == np.arange(n))
         assert threshold is not None
+        b, r = _bands(threshold, num_perm, bands)
         if texts is not None:
+            take = pa.array(rest)
             within = _near_text(
-                array.take(pa.array(rest)), threshold=threshold, shingle=shingle, k=int(k),
-                num_perm=num_perm, bands=bands, seed=int(seed), rows=rest,
+                array.take(take), normal.take(take), skip[rest], threshold=threshold,
+                shingle=shingle, k=int(k), num_perm=num_perm, bands=bands, seed=int(seed),
             )  # fmt: skip
-            b, r = _bands(threshold, num_perm, bands)
             method = f"exact+minhash({shingle} k={k}, num_perm={num_perm}, bands={b}x{r})"
         else:
             assert isinstance(data, pd.DataFrame | pd.Series)
@@ -568,21 +500,7 @@ def dedup(
                 frame.iloc[rest], threshold=threshold, bins=bins, num_perm=num_perm,
                 bands=bands, seed=seed,
             )  # fmt: skip
-            b, r = _bands(threshold, num_perm, bands)
             method = f"exact+minhash(rows bins={bins}, num_perm={num_perm}, bands={b}x{r})"
         rep[rest] = rest[within]
         rep = rep[rep]  # an exact duplicate follows its first row into that row's near cluster
-    keep = rep == np.arange(n)
-    removed = np.flatnonzero(~keep)
-    sizes = np.bincount(rep, minlength=n) if n else np.empty(0, np.int64)
-    report = DedupReport(
-        rows_in=n,
-        exact_removed=exact_removed,
-        near_removed=len(removed) - exact_removed,
-        clusters=int(np.count_nonzero(sizes > 1)),
-        removed=removed,
-        digest=_digest(removed, hashes),
-        threshold=threshold if near else None,
-        method=method,
-    )
-    return keep, report
+    return settle(hashes, rep, exact_removed, threshold if near else None, method, empty)

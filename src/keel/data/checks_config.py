@@ -12,11 +12,15 @@ Severity = Literal["off", "warn", "error"]
 
 
 class ChecksConfig(Config):
-    """Each check is ``off``, ``warn`` (reported) or ``error`` (exit 2 before training)."""
+    """Each check is ``off`` (not run at all), ``warn`` (reported) or ``error`` (exit 2 before
+    training)."""
 
     enabled: bool = Field(True, description="run the checks as the first stage of `keel run`")
     duplicates: Severity = Field("warn", description="rows repeated exactly (features + target)")
     near_duplicates: Severity = Field("warn", description="rows nearly repeating another")
+    empty_texts: Severity = Field(
+        "warn", description="texts without words (only spaces, punctuation or emoji)"
+    )
     conflicting_labels: Severity = Field("warn", description="same features, different targets")
     leakage: Severity = Field("warn", description="test rows whose features are in training")
     missing: Severity = Field("warn", description="a column missing more than max_missing")
@@ -34,3 +38,9 @@ class ChecksConfig(Config):
     min_class_fraction: float = Field(0.05, ge=0.0, le=1.0)
     outlier_z: float = Field(8.0, gt=0.0, description="|x - median| / (1.4826·MAD) above this")
     max_outliers: float = Field(0.01, ge=0.0, le=1.0, description="fraction of rows tolerated")
+
+
+# every check, in the order the checkers run them and report their findings
+CHECKS: tuple[str, ...] = tuple(
+    name for name, f in ChecksConfig.model_fields.items() if f.annotation == Severity
+)

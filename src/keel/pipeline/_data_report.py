@@ -100,6 +100,8 @@ def repairs(pii: Any, dedup: Any) -> dict[str, Any]:
             "exact": d["exact_removed"], "near": d["near_removed"],
             "rows": f"{d['rows_in']} → {d['rows_out']}", "digest": d["digest"][:16],
         }  # fmt: skip
+        if d.get("empty_texts"):  # compared exactly only: nothing to compare for near
+            out["duplicates removed"]["texts without words"] = d["empty_texts"]
     if pii is not None:
         p = pii.to_dict()
         out["personal data"] = {

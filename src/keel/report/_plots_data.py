@@ -17,6 +17,7 @@ _MAX_PANELS = 12  # numeric columns drawn as histograms
 PROBLEMS = (
     ("duplicate_rows", "exact duplicate rows"),
     ("near_duplicate_rows", "near-duplicate rows"),
+    ("empty_text_rows", "texts without words"),
     ("conflicting_label_rows", "rows with conflicting labels"),
     ("test_rows_in_training", "test rows also in training"),
     ("outlier_rows", "rows with an outlier"),
