@@ -168,3 +168,118 @@ def test_random_tensors_get_an_answer_or_a_4xx(fuzzed):
         )  # fmt: skip
     assert set(seen) <= {200, 400, 413, 422}, set(seen)
     assert valid.status_code == 200
+
+
+# -- hostile bodies on every route that reads one -------------------------------------------------
+
+_BODY_ROUTES = [
+    "/v1/models/shop:predict",
+    "/v2/models/digits/infer",
+    "/v2/models/shop/versions/1/infer",
+    "/v1/models/digits:promote",
+    "/v1/models/digits:rollback",
+    "/v1/keys",
+]
+_HOSTILE = {
+    "empty": b"",
+    "truncated": b'{"instances": [{"age": 1',
+    "null": b"null",
+    "array": b"[]",
+    "string": b'"inputs"',
+    "NaN literal": b'{"version": NaN, "instances": [{"age": NaN}], "inputs": NaN}',
+    "Infinity literal": b'{"version": Infinity, "stage": -Infinity, "inputs": [Infinity]}',
+    "number past a double": b'{"version": 1e400, "instances": [{"age": 1e400}]}',
+    "5000-digit number": b'{"version": ' + b"9" * 5000 + b', "inputs": ' + b"9" * 5000 + b"}",
+    "past 64-bit": b'{"version": 18446744073709551616, "role": 18446744073709551616}',
+    "deep arrays": b"[" * 100_000 + b"]" * 100_000,
+    "deep objects": b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+    "deep data": b'{"inputs":[{"name":"input","shape":[1],"datatype":"FP32","data":'
+    + b"[" * 5_000
+    + b"1"
+    + b"]" * 5_000
+    + b"}]}",
+    "deep parameters": b'{"inputs":[],"parameters":'
+    + b'{"a":' * 5_000
+    + b"1"
+    + b"}" * 5_000
+    + b"}",
+    "not UTF-8": b'\xff\xfe{"role": "reader", "instances": [], "inputs": []}',
+    "latin-1 string": b'{"role": "r\xe9ader", "stage": "prod\xe9", "inputs": [{"name": "\xe9"}]}',
+    "lone surrogate": b'{"role": "\\ud800", "stage": "\\udfff", "id": "\\ud800", "inputs": '
+    b'[{"name": "city", "shape": [1], "datatype": "BYTES", "data": ["\\ud800"]}]}',
+    "byte order mark": b'\xef\xbb\xbf{"role": "reader", "name": "bom"}',
+    "NUL in strings": b'{"role": "reader\\u0000", "stage": "production\\u0000", '
+    b'"instances": [{"city": "nice\\u0000"}]}',
+    "duplicate keys": b'{"version": 1, "version": "x", "inputs": [], "inputs": 3}',
+    "wrong types": b'{"version": [1], "stage": {}, "reason": 3, "force": "yes", "role": [], '
+    b'"instances": {"age": 1}, "inputs": {"name": "input"}}',
+    "huge shape": b'{"inputs":[{"name":"input","shape":[9223372036854775807,9223372036854775807],'
+    b'"datatype":"FP32","data":[]}]}',
+    "control bytes": bytes(range(32)),
+}
+_CONTENT_TYPES = [
+    "application/json",
+    "application/octet-stream",
+    "text/plain; charset=utf-16",
+    "multipart/form-data; boundary=x",
+    "application/x-www-form-urlencoded",
+    "application/json; charset=latin-1",
+    "image/png",
+]
+
+
+@pytest.mark.parametrize("route", _BODY_ROUTES)
+def test_hostile_bodies_get_a_one_line_4xx_on_every_route(fuzzed, route):
+    running, copy = fuzzed
+    statuses = set()
+    with running.client(copy.keys["admin"]) as client:
+        for i, (name, body) in enumerate(_HOSTILE.items()):
+            content_type = _CONTENT_TYPES[i % len(_CONTENT_TYPES)]
+            answer = client.post(route, content=body, headers={"Content-Type": content_type})
+            statuses.add(answer.status_code)
+            assert 400 <= answer.status_code < 500, (name, answer.status_code, answer.text)
+            message = answer.json()["error"]
+            assert "\n" not in message and "Traceback" not in message, (name, message)
+        valid = client.get("/v2/health/ready")
+    assert valid.status_code == 200
+
+
+_KEYS = ["inputs", "instances", "version", "stage", "role", "name", "shape", "datatype", "data",
+         "parameters", "reason", "force"]  # fmt: skip
+_JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.floats(), st.integers(), st.text(max_size=8)),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(_KEYS), inner),
+    max_leaves=30,
+).map(lambda doc: json.dumps(doc, allow_nan=True).encode())
+_HEADER = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=6)
+
+
+@FUZZ
+@example(route="/v2/models/digits/infer", body=b"{}", header="\u00b2")  # int() fails on it
+@example(route="/v2/models/digits/infer", body=b"{}", header="9" * 5000)  # past int()'s digits
+@given(
+    route=st.sampled_from(_BODY_ROUTES),
+    body=st.one_of(st.binary(max_size=300), _JSON),
+    header=st.one_of(st.none(), _HEADER, st.integers(-5, 400).map(str)),
+)
+def _raw_case(route: str, body: bytes, header: str | None, client: httpx.Client, seen: list[int]):
+    headers = {}
+    if header is not None:  # as sent: one byte per character where it can be (0xB2 for ²)
+        wide = any(ord(c) > 255 for c in header)
+        headers["Inference-Header-Content-Length"] = header.encode("utf-8" if wide else "latin-1")
+    answer = client.post(route, content=body, headers=headers)
+    seen.append(answer.status_code)
+    assert answer.status_code < 500, (route, body[:200], header, answer.text)
+
+
+def test_random_bodies_and_header_lengths_never_get_a_5xx(fuzzed):
+    running, copy = fuzzed
+    seen: list[int] = []
+    with running.client(copy.keys["admin"]) as client:
+        _raw_case(client=client, seen=seen)
+        valid = client.post(
+            "/v1/models/shop:predict",
+            json={"instances": [{"age": 30.0, "income": 50.0, "city": "nice"}]},
+        )
+    assert valid.status_code == 200, valid.text
+    assert len(seen) >= PER_OPERATION and max(seen) < 500

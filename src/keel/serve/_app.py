@@ -12,7 +12,7 @@ Routes (health and the OpenAPI docs are open; everything else needs a key of the
     GET  /v1/keys, POST /v1/keys, DELETE /v1/keys/{id}        admin
 
 Every error is ``{"error": "<one line>"}`` with the status of its :mod:`keel.errors` class; a bad
-request is 400/401/403/404/413/422/429, never a 5xx.
+request is 400/401/403/404/408/413/422/429, never a 5xx. Every GET route answers HEAD too.
 """
 
 from __future__ import annotations
@@ -28,16 +28,19 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keel.errors import KeelError, UserError, http_status
 from keel.serve import _openapi as doc
+from keel.serve._docs import add_docs
 from keel.serve._front import Front
 from keel.serve._infer import (
     Answer,
-    BadRequest,
     Call,
+    body_timeout_s,
     document,
+    error_headers,
     read_limited,
     v1_predict,
     v2_infer,
@@ -58,8 +61,7 @@ def _json(doc_: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return Response(body, status_code=status, media_type=_JSON, headers=headers)
 
 
-def _error(message: str, status: int, retry_after: int | None = None) -> Response:
-    headers = {"Retry-After": str(retry_after)} if retry_after else None
+def _error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
     return _json({"error": message}, status, headers)
 
 
@@ -72,10 +74,11 @@ def _response(answer: Answer) -> Response:
 
 def _call(request: Request) -> Call:
     async def read_body(limit: int) -> bytes:
-        return await read_limited(request.stream(), request.headers.get("content-length"), limit)
+        timeout = body_timeout_s(request.app.state.server)
+        return await read_limited(request.stream(), request.headers, limit, timeout)
 
     client = request.client.host if request.client else "unknown"
-    return Call(dict(request.headers), client, request.state.request_id, read_body)
+    return Call(request.headers, client, request.state.request_id, read_body)
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -99,15 +102,18 @@ def create_app(server: Server) -> FastAPI:
         version=_version(),
         lifespan=lifespan,
         openapi_tags=doc.TAGS,
+        docs_url=None,  # served from local files by add_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.server = server
+    add_docs(app, app.title)
 
     @app.exception_handler(KeelError)
     async def keel_error(request: Request, err: KeelError) -> Response:
         status = http_status(err)
         if status >= 500:
             log.error("request %s failed: %s", request.state.request_id, err)
-        return _error(str(err), status, getattr(err, "retry_after_s", None))
+        return _error(str(err), status, error_headers(err))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
@@ -116,7 +122,7 @@ def create_app(server: Server) -> FastAPI:
             message = f"no route {request.method} {request.url.path}; see /docs for the routes"
         elif err.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}; see /docs"
-        return _error(message, err.status_code)
+        return _error(message, err.status_code, dict(err.headers or {}))  # 405: Allow
 
     @app.exception_handler(Exception)
     async def internal(request: Request, err: Exception) -> Response:
@@ -140,7 +146,9 @@ def create_app(server: Server) -> FastAPI:
     async def ready() -> Response:
         if server.ready:
             return _json({"ready": True})
-        return _error("not ready: models are loading or the server is stopping", 503, 1)
+        return _error(
+            "not ready: models are loading or the server is stopping", 503, {"Retry-After": "1"}
+        )
 
     # -- v2 metadata ------------------------------------------------------------------------------
 
@@ -171,7 +179,7 @@ def create_app(server: Server) -> FastAPI:
         m = server.model(name, version)
         if m.batcher.ready:
             return _json({"name": m.name, "ready": True})
-        return _error(f"model {m.name} is not ready", 503, 1)
+        return _error(f"model {m.name} is not ready", 503, {"Retry-After": "1"})
 
     @app.get("/v2/models/{name}/ready", tags=["v2"], openapi_extra=doc.AUTHED)
     async def model_ready(request: Request, name: str) -> Response:
@@ -228,18 +236,15 @@ def create_app(server: Server) -> FastAPI:
     async def promote(request: Request, name: str) -> Response:
         caller = await operator(request, "promote")
         server.model(name)
-        body = document(await _body(request, 64 * 1024))
-        version = body.get("version")
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise BadRequest(f'"version" must be a version number >= 1, got {version!r}')
-        stage = _text(body, "stage", "production")
-        reason = _text(body, "reason", "")
-        force = body.get("force", False)
-        if not isinstance(force, bool):
-            raise BadRequest(f'"force" must be true or false, got {force!r}')
+        body = doc.checked(
+            doc.PromoteBody, document(await _body(request, 64 * 1024)),
+            '{"version": 2, "stage": "production"}',
+        )  # fmt: skip
         registry = server.actor_registry(caller)
         event = await server.call(
-            lambda: registry.promote(f"{name}:{version}", stage, reason=reason, force=force)
+            lambda: registry.promote(
+                f"{name}:{body.version}", body.stage, reason=body.reason, force=body.force
+            )
         )
         changes = await server.refresh(name)
         return _json(
@@ -250,11 +255,11 @@ def create_app(server: Server) -> FastAPI:
     async def rollback(request: Request, name: str) -> Response:
         caller = await operator(request, "rollback")
         server.model(name)
-        body = document(await _body(request, 64 * 1024))
-        stage = _text(body, "stage", "production")
-        reason = _text(body, "reason", "")
+        body = doc.checked(
+            doc.RollbackBody, document(await _body(request, 64 * 1024)), '{"stage": "production"}'
+        )
         registry = server.actor_registry(caller)
-        event = await server.call(lambda: registry.rollback(name, stage, reason=reason))
+        event = await server.call(lambda: registry.rollback(name, body.stage, reason=body.reason))
         changes = await server.refresh(name)
         return _json(
             {"event": event.to_dict(), "changed": changes, "serving": _versions(server, name)}
@@ -274,17 +279,17 @@ def create_app(server: Server) -> FastAPI:
     @app.post("/v1/keys", tags=["keys"], openapi_extra=doc.CREATE_KEY)
     async def create_key(request: Request) -> Response:
         from keel.registry import new_api_key
-        from keel.registry._schema import check_role
 
         caller = await admin(request, "creating keys")
-        body = document(await _body(request, 64 * 1024))
-        role = _text(body, "role", "")
-        name = _text(body, "name", "")
-        check_role(role)  # type: ignore[arg-type]
-        key, key_id, key_hash = new_api_key(role)  # type: ignore[arg-type]
+        body = doc.checked(
+            doc.CreateKeyBody, document(await _body(request, 64 * 1024)),
+            '{"role": "reader", "name": "ci"}',
+        )  # fmt: skip
+        key, key_id, key_hash = new_api_key(body.role)
+        store = server.registry.store
         record = await server.call(
-            lambda: server.registry.store.create_api_key(
-                key_id=key_id, key_hash=key_hash, role=role, name=name, actor=caller.actor
+            lambda: store.create_api_key(
+                key_id=key_id, key_hash=key_hash, role=body.role, name=body.name, actor=caller.actor
             )
         )
         return _json({**record.to_dict(), "key": key}, 201)
@@ -318,18 +323,16 @@ def create_app(server: Server) -> FastAPI:
                 routes=app.routes, tags=app.openapi_tags,
             )  # fmt: skip
             schema.setdefault("components", {})["securitySchemes"] = doc.security_scheme()
+            for operations in schema.get("paths", {}).values():
+                operations.pop("head", None)  # HEAD is GET without a body: documented once
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    for route in app.routes:
+        if isinstance(route, APIRoute) and "GET" in route.methods:
+            route.methods.add("HEAD")  # as starlette's own routes do; the front drops the body
     return Front(app, server)  # type: ignore[return-value]
-
-
-def _text(body: dict[str, Any], key: str, default: str) -> str:
-    value = body.get(key, default)
-    if not isinstance(value, str):
-        raise BadRequest(f'"{key}" must be a string, got {type(value).__name__}')
-    return value
 
 
 def _served_info(served: Any) -> dict[str, Any]:

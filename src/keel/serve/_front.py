@@ -4,7 +4,8 @@ Every request gets a request id (``X-Request-Id``, echoed back), is counted and 
 metrics under its route template, and gets one JSON access-log line. The two inference routes are
 answered here, straight from ASGI; everything else (metadata, operations, keys, docs) goes to the
 FastAPI app. The inference functions are shared with the FastAPI routes, so the answers are the
-same; the framework's per-request layers are what is skipped.
+same; the framework's per-request layers are what is skipped. A ``HEAD`` request is answered
+like its ``GET`` without the body (the GET routes accept HEAD; the body is dropped here too).
 """
 
 from __future__ import annotations
@@ -18,8 +19,19 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from starlette.datastructures import Headers
+
 from keel.errors import KeelError, http_status
-from keel.serve._infer import Answer, Call, error_answer, read_limited, v1_predict, v2_infer
+from keel.serve._infer import (
+    Answer,
+    Call,
+    body_timeout_s,
+    error_answer,
+    error_headers,
+    read_limited,
+    v1_predict,
+    v2_infer,
+)
 from keel.serve._server import Server
 
 __all__ = ["Front"]
@@ -27,8 +39,8 @@ __all__ = ["Front"]
 log = logging.getLogger("keel.serve")
 access = logging.getLogger("keel.serve.access")
 
-_V1 = re.compile(r"^/v1/models/([^/]+):predict$")
-_V2 = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/infer$")
+_V1 = re.compile(r"^/v1/models/([^/]+):predict\Z")
+_V2 = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/infer\Z")
 _V1_ROUTE = "/v1/models/{name}:predict"
 _V2_ROUTE = "/v2/models/{name}/infer"
 _V2_VERSION_ROUTE = "/v2/models/{name}/versions/{version}/infer"
@@ -60,7 +72,7 @@ class Front:
             await self.app(scope, receive, send)  # lifespan
             return
         start = time.perf_counter()
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = Headers(raw=scope["headers"])  # every copy kept: see _headers.py
         request_id = self._ids(headers.get("x-request-id"))
         scope.setdefault("state", {})["request_id"] = request_id
         path = scope["path"]
@@ -72,6 +84,8 @@ class Front:
                 route, status = await self._fast(fast, scope, headers, request_id, receive, send)
                 return
 
+            head = scope["method"] == "HEAD"
+
             async def tagged(message: dict[str, Any]) -> None:
                 nonlocal status
                 if message["type"] == "http.response.start":
@@ -79,6 +93,8 @@ class Front:
                     message.setdefault("headers", []).append(
                         (b"x-request-id", request_id.encode("latin-1"))
                     )
+                elif head and message.get("body"):
+                    message = {**message, "body": b""}  # HEAD: the GET's headers, no body
                 await send(message)
 
             await self.app(scope, receive, tagged)
@@ -99,7 +115,7 @@ class Front:
         self,
         match: re.Match[str],
         scope: dict[str, Any],
-        headers: dict[str, str],
+        headers: Headers,
         request_id: str,
         receive: Any,
         send: Any,
@@ -114,7 +130,8 @@ class Front:
                     return
 
         async def read_body(limit: int) -> bytes:
-            return await read_limited(chunks(), headers.get("content-length"), limit)
+            timeout = body_timeout_s(self.server)
+            return await read_limited(chunks(), headers, limit, timeout)
 
         client = (scope.get("client") or ("unknown", 0))[0]
         call = Call(headers, client, request_id, read_body)
@@ -131,7 +148,7 @@ class Front:
             status = http_status(err)
             if status >= 500:
                 log.error("request %s failed: %s", request_id, err)
-            answer = error_answer(str(err), status, getattr(err, "retry_after_s", None))
+            answer = error_answer(str(err), status, error_headers(err))
         except Exception:
             log.exception("request %s failed", request_id)
             answer = error_answer(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from keel.errors import KeelError, UserError
 from keel.registry._apikeys import AuthError
 from keel.registry.types import ApiKeyRecord
+from keel.serve._headers import header_values
 
 __all__ = ["ROLE_RANK", "Caller", "Forbidden", "KeyCache", "RateLimited", "TokenBuckets"]
 
@@ -62,17 +63,34 @@ class Caller:
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
-    """The key in ``Authorization: Bearer …`` or ``X-API-Key``, or None."""
-    auth = headers.get("authorization")
-    if auth:
+    """The key in ``Authorization: Bearer …`` or ``X-API-Key``, or None.
+
+    The one place both request paths read a key, so they cannot disagree: a request with two
+    ``Authorization`` or two ``X-API-Key`` headers, or both headers with different keys, is
+    refused (one layer could read the first copy and another the last)."""
+    auth = _only(headers, "authorization")
+    given = _only(headers, "x-api-key")
+    if auth is not None:
         scheme, _, value = auth.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise AuthError(
                 "the Authorization header must read 'Bearer keel_…' with a key from "
                 "`keel keys create`"
             )
-        return value.strip()
-    return headers.get("x-api-key") or None
+        key = value.strip()
+        if given is not None and given.strip() != key:
+            raise AuthError(
+                "Authorization and X-API-Key carry different keys; send the key in one of them"
+            )
+        return key
+    return given or None
+
+
+def _only(headers: Mapping[str, str], name: str) -> str | None:
+    values = header_values(headers, name)
+    if len(values) > 1:
+        raise AuthError(f"the {name} header is sent {len(values)} times; send one key, once")
+    return values[0] if values else None
 
 
 class KeyCache:

@@ -1,15 +1,25 @@
 """The server's OpenAPI document: request bodies and answers of the routes that read raw bodies.
 
 The inference routes read their bodies themselves (binary tensors, one pass, a size limit), so
-their schemas are declared here rather than inferred from Python types. ``/docs`` renders them;
-property-based tests generate requests from them.
+their schemas are declared here rather than inferred from Python types. The operator and admin
+routes' bodies are pydantic models (:class:`PromoteBody`, :class:`RollbackBody`,
+:class:`CreateKeyBody`): the same class documents the body and checks it (422 naming the key),
+so a number out of range (a version past ``MAX_VERSION``) never reaches the registry. ``/docs``
+renders them; property-based tests generate requests from them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypeVar
 
-from keel.serve._v2 import DATATYPES
+from pydantic import AfterValidator, ConfigDict, Field
+
+from keel._config import Config, parse
+from keel.registry._refs import MAX_VERSION, STAGE_PATTERN
+from keel.registry._schema import NAME_LENGTH
+from keel.serve._v2 import DATATYPES, MAX_RANK
 
 __all__ = [
     "AUTHED",
@@ -22,8 +32,56 @@ __all__ = [
     "TAGS",
     "V1_PREDICT",
     "V2_INFER",
+    "CreateKeyBody",
+    "PromoteBody",
+    "RollbackBody",
+    "checked",
     "security_scheme",
 ]
+
+B = TypeVar("B", bound=Config)
+_STAGE = f"^{STAGE_PATTERN.pattern}$"  # a Rust regex: $ is the end of the text, no newline
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _one_line(value: str) -> str:
+    if _CONTROL.search(value):  # NUL (PostgreSQL refuses it), a line break (a fake audit row)
+        raise ValueError("must be one line of text, without control characters")
+    return value
+
+
+_Line = Annotated[
+    str, AfterValidator(_one_line), Field(json_schema_extra={"pattern": r"^[^\x00-\x1f\x7f]*$"})
+]
+
+
+class _Body(Config):
+    """A JSON request body: unknown keys refused, and no coercion ("3" is not a version)."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class PromoteBody(_Body):
+    version: int = Field(ge=1, le=MAX_VERSION, description="the version to promote")
+    stage: str = Field("production", pattern=_STAGE)
+    reason: _Line = Field("", description="recorded in the audit trail")
+    force: bool = Field(False, description="promote even if the version's gates failed")
+
+
+class RollbackBody(_Body):
+    stage: str = Field("production", pattern=_STAGE)
+    reason: _Line = Field("", description="recorded in the audit trail")
+
+
+class CreateKeyBody(_Body):
+    role: Literal["reader", "operator", "admin"]
+    name: _Line = Field("", max_length=NAME_LENGTH)
+
+
+def checked(kind: type[B], doc: Mapping[str, Any], example: str) -> B:
+    """``doc`` (a JSON object) as body ``kind``; a problem is one 422 line naming the key."""
+    return parse(kind, doc, where="request body", fix=f"send e.g. {example}")
+
 
 DESCRIPTION = (
     "Models from the keel registry, verified on load. The Open Inference Protocol (KServe v2) "
@@ -86,7 +144,11 @@ _TENSOR = {
     "required": ["name", "shape", "datatype"],
     "properties": {
         "name": {"type": "string"},
-        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "shape": {
+            "type": "array",
+            "maxItems": MAX_RANK,
+            "items": {"type": "integer", "minimum": 0, "maximum": 2**48},
+        },
         "datatype": {"type": "string", "enum": _DATATYPES},
         "parameters": {"type": "object"},
         "data": {"type": "array"},
@@ -128,37 +190,9 @@ V1_PREDICT = _body(
     },
     {"instances": [{"age": 41, "job": "engineer"}]},
 )
-PROMOTE = _body(
-    {
-        "type": "object",
-        "required": ["version"],
-        "properties": {
-            "version": {"type": "integer", "minimum": 1},
-            "stage": {"type": "string", "default": "production"},
-            "reason": {"type": "string"},
-            "force": {"type": "boolean", "default": False},
-        },
-    }
-)
-ROLLBACK = _body(
-    {
-        "type": "object",
-        "properties": {
-            "stage": {"type": "string", "default": "production"},
-            "reason": {"type": "string"},
-        },
-    }
-)
-CREATE_KEY = _body(
-    {
-        "type": "object",
-        "required": ["role"],
-        "properties": {
-            "role": {"type": "string", "enum": ["reader", "operator", "admin"]},
-            "name": {"type": "string"},
-        },
-    }
-)
+PROMOTE = _body(PromoteBody.model_json_schema(), {"version": 2, "stage": "production"})
+ROLLBACK = _body(RollbackBody.model_json_schema(), {"stage": "production"})
+CREATE_KEY = _body(CreateKeyBody.model_json_schema(), {"role": "reader", "name": "ci"})
 
 
 def security_scheme() -> dict[str, Any]:

@@ -7,6 +7,10 @@ that has ``"parameters": {"binary_data_size": N}``, in input order. ``BYTES`` el
 4-byte little-endian length followed by the bytes. Every malformed request raises
 :class:`ProtocolError` (HTTP 400) with one line naming the input or field.
 
+Shapes are checked before any data is decoded: at most ``max_rank`` dimensions (numpy stops at 64),
+none negative, and at most ``max_elements`` values over all inputs (:class:`TensorTooLarge`, 413),
+so a body of two million empty ``BYTES`` elements is refused from its JSON header alone.
+
 JSON output data uses Python's JSON dialect, so non-finite floats are written as ``NaN`` and
 ``Infinity`` (as Triton does); clients that need strict JSON ask for binary outputs.
 """
@@ -29,6 +33,7 @@ __all__ = [
     "InferInput",
     "InferRequest",
     "ProtocolError",
+    "TensorTooLarge",
     "datatype_of",
     "dtype_of",
     "encode_response",
@@ -55,12 +60,19 @@ DATATYPES: dict[str, np.dtype[Any]] = {
 _BY_DTYPE = {dt: name for name, dt in DATATYPES.items() if name != "BYTES"}
 _LENGTH = struct.Struct("<I")
 _MAX_ELEMENTS = 2**48  # numpy cannot even describe much larger (empty) shapes
+MAX_RANK = 32  # dimensions of one tensor when the caller names no lower bound (numpy's limit: 64)
 
 
 class ProtocolError(UserError):
     """A v2 inference request is malformed: bad JSON, a missing field, a wrong shape or size."""
 
     http_status = 400
+
+
+class TensorTooLarge(ProtocolError):
+    """The request's tensors hold more values than the caller allows: 413, before decoding."""
+
+    http_status = 413
 
 
 @dataclass
@@ -117,8 +129,17 @@ def _brief(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def parse_request(body: bytes, *, header_length: int | None) -> InferRequest:
-    """Parse a v2 infer request body; ``header_length`` is ``Inference-Header-Content-Length``."""
+def parse_request(
+    body: bytes,
+    *,
+    header_length: int | None,
+    max_rank: int = MAX_RANK,
+    max_elements: int = _MAX_ELEMENTS,
+) -> InferRequest:
+    """Parse a v2 infer request body; ``header_length`` is ``Inference-Header-Content-Length``.
+
+    Each input has at most ``max_rank`` dimensions and all inputs together at most
+    ``max_elements`` values (checked from the shapes, before any value is decoded)."""
     if header_length is None:
         header, tail = body, None
     else:
@@ -151,8 +172,9 @@ def parse_request(body: bytes, *, header_length: int | None) -> InferRequest:
     inputs: list[InferInput] = []
     names: set[str] = set()
     offset, last_binary = 0, None
+    budget = _Budget(max_rank, max_elements)
     for index, item in enumerate(raw):
-        tensor, end = _input(item, index, tail, offset)
+        tensor, end = _input(item, index, tail, offset, budget)
         if tensor.name in names:
             raise ProtocolError(f"input {_brief(tensor.name)} appears twice; send each input once")
         inputs.append(tensor)
@@ -231,7 +253,38 @@ def _outputs(raw: Any) -> list[dict[str, Any]] | None:
     return raw
 
 
-def _input(item: Any, index: int, tail: memoryview | None, offset: int) -> tuple[InferInput, int]:
+@dataclass
+class _Budget:
+    """What the shapes of one request may still spend: dimensions per input, values in all."""
+
+    max_rank: int
+    values: int
+
+    def spend(self, shape: list[int], where: str) -> int:
+        """The number of values ``shape`` holds, once it is known to fit; else ProtocolError."""
+        if len(shape) > self.max_rank:
+            raise ProtocolError(
+                f"{where}: the shape has {len(shape)} dimensions; send at most {self.max_rank}"
+            )
+        if any(d < 0 for d in shape):
+            raise ProtocolError(
+                f"{where}: shape {_brief(shape)} has a negative dimension; send actual sizes"
+            )
+        if math.prod(d for d in shape if d) > _MAX_ELEMENTS:
+            raise ProtocolError(f"{where}: shape {_brief(shape)} is too large")
+        count = math.prod(shape)
+        if count > self.values:
+            raise TensorTooLarge(
+                f"{where}: shape {_brief(shape)} holds {count} values, over what this request "
+                f"may still hold ({self.values}); send fewer rows per request"
+            )
+        self.values -= count
+        return count
+
+
+def _input(
+    item: Any, index: int, tail: memoryview | None, offset: int, budget: _Budget
+) -> tuple[InferInput, int]:
     if not isinstance(item, dict):
         raise ProtocolError(f"input #{index} must be an object with name, shape and datatype")
     name = item.get("name")
@@ -246,16 +299,12 @@ def _input(item: Any, index: int, tail: memoryview | None, offset: int) -> tuple
         isinstance(d, bool) or not isinstance(d, int) for d in shape
     ):
         raise ProtocolError(f"{where}: shape must be a list of integers, got {_brief(shape)}")
-    if any(d < 0 for d in shape):
-        raise ProtocolError(f"{where}: shape {shape} has a negative dimension; send actual sizes")
     datatype = item["datatype"]
     if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise ProtocolError(
             f"{where}: unknown datatype {_brief(datatype)}; use one of {', '.join(DATATYPES)}"
         )
-    if math.prod(d for d in shape if d) > _MAX_ELEMENTS:
-        raise ProtocolError(f"{where}: shape {shape!r:.80} is too large")
-    count = math.prod(shape)
+    count = budget.spend(shape, where)
     size = _parameters(item, where).get("binary_data_size")
     if size is not None:
         if "data" in item:
