@@ -65,6 +65,17 @@ def test_string_column_typed_text_by_override(write, load) -> None:
         ([1.0, 2.0, 1.0], "classification"),
         ([0.5, 1.25, 3.0], "regression"),
         (list(range(50)), "regression"),
+        # datasets/women: 15 weights, each on one row, are a measurement, not 15 classes
+        ([115, 117, 120, 123, 126, 129, 132, 135, 139, 142, 146, 150, 154, 159, 164], "regression"),
+        # datasets/stackloss: 14 values over 7..42, 9 rows alone with theirs
+        (
+            [42, 37, 37, 28, 18, 18, 19, 20, 15, 14, 14, 13, 11, 12, 8, 7, 8, 8, 9, 15, 15],
+            "regression",
+        ),
+        # mtcars carb: codes 1..8 with two lone rows stay classes (rare ones)
+        ([1] * 7 + [2] * 10 + [3] * 3 + [4] * 10 + [6, 8], "classification"),
+        # wide-apart codes that every row shares are classes
+        ([100, 200, 300] * 10 + [400], "classification"),
     ],
 )
 def test_task_inference(values: list[object], task: str) -> None:

@@ -20,18 +20,30 @@ from keel.errors import DataError, SpecError
 __all__ = ["infer_task", "load_dataset"]
 
 MAX_CLASSES_FOR_INTEGERS = 20  # an integer target with more distinct values is a regression
+MAX_LONE_ROWS = 0.1  # whole numbers spread wide are classes only when few rows hold a lone value
 _FIX_MISSING = 'set [data] missing = "drop" or "impute", or fill the gaps'
 
 
 def infer_task(target: pd.Series) -> TaskKind:
-    """Classification for labels, booleans and few whole numbers; regression for other numbers."""
+    """Classification for labels, booleans and few whole numbers; regression for other numbers.
+
+    Few whole numbers are classes when they look like codes (0/1, 1 to 5, 4/6/8: their range is
+    under twice their count) or when nearly every row shares its value with another row. Fifteen
+    body weights between 115 and 164, each on one row, are measurements, not fifteen classes.
+    """
     dtype = target.dtype
     if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
         return "classification"
     values = target.dropna().to_numpy(np.float64)
+    if values.size == 0:
+        return "classification"
+    distinct, counts = np.unique(values, return_counts=True)
     whole = bool(np.all(np.mod(values, 1.0) == 0.0))
-    few = len(np.unique(values)) <= MAX_CLASSES_FOR_INTEGERS
-    return "classification" if whole and few else "regression"
+    if not whole or len(distinct) > MAX_CLASSES_FOR_INTEGERS:
+        return "regression"
+    codes = distinct[-1] - distinct[0] < 2 * len(distinct)
+    shared = counts[counts == 1].sum() <= MAX_LONE_ROWS * values.size
+    return "classification" if codes or shared else "regression"
 
 
 def _target_name(raw: RawTable, cfg: DataConfig) -> str:
