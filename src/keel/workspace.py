@@ -1,4 +1,9 @@
-"""The `.keel/` workspace: found upward from the current folder like `.git`; KEEL_HOME overrides."""
+"""The `.keel/` workspace: found upward from the current folder like `.git`; KEEL_HOME overrides.
+
+:meth:`Workspace.find` is the one way every command resolves it. It never reads the environment:
+each command reads ``KEEL_HOME`` once, at its edge (``RegistrySettings.from_env``), and passes the
+value, so ``home`` is a required argument and no caller can forget it.
+"""
 
 from __future__ import annotations
 
@@ -20,13 +25,12 @@ class Workspace:
     root: Path
 
     @classmethod
-    def find(
-        cls, start: Path | None = None, *, home: str | None = None, create: bool = True
-    ) -> Workspace:
+    def find(cls, start: Path | None = None, *, home: str | None, create: bool = True) -> Workspace:
         """The workspace for ``start`` (default: the current folder).
 
-        ``home`` (the caller reads ``KEEL_HOME`` at the edge and passes it) wins; otherwise the
-        nearest `.keel/` upward; otherwise a new `.keel/` in ``start`` when ``create``.
+        ``home`` (``KEEL_HOME``, read by the caller at the edge; None when unset) wins, and then
+        nothing in or above ``start`` is looked at or created; otherwise the nearest `.keel/`
+        upward; otherwise a new `.keel/` in ``start`` when ``create``.
         """
         if home:
             root = Path(home).expanduser().resolve()

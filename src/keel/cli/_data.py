@@ -36,17 +36,19 @@ def check(
     from keel.pipeline._prepare import clean
     from keel.spec import load_spec
 
+    home = _home()
+
     def run() -> tuple[dict[str, Any], Path, Path | None, Any]:
         loaded = load_spec(spec)
         s = loaded.spec
         if s.data.chunk_rows:  # a file larger than memory: streamed, no split
-            return _streamed(spec, s, loaded.base_dir, None, html, loaded.text)
+            return _streamed(spec, s, loaded.base_dir, None, html, loaded.text, home)
         cleaned = clean(s, loaded.base_dir)
         dataset, split = cleaned.dataset, cleaned.split
         result = cleaned.check or check_dataset(dataset, split, s.data.checks)
         doc = {"spec": str(spec), "summary": summarize(dataset, split), **result.to_dict()}
         doc |= _repairs(cleaned.pii, cleaned.dedup)
-        path = _save(s.name, doc)
+        path = _save(s.name, doc, home)
         report = None
         if html:
             report = write_check_report(
@@ -113,18 +115,27 @@ def _repairs(pii: Any, dedup: Any) -> dict[str, Any]:
     return out
 
 
-def _save(name: str, doc: dict[str, Any]) -> Path:
-    """``doc`` written to ``.keel/checks/<name>-<time>.json``."""
+def _home() -> str | None:
+    """``KEEL_HOME``, read once at the edge, as every command reads it."""
+    from keel.registry import RegistrySettings
+
+    return RegistrySettings.from_env().home
+
+
+def _save(name: str, doc: dict[str, Any], home: str | None) -> Path:
+    """``doc`` written to ``checks/<name>-<time>.json`` in the workspace (``home``, else the
+    `.keel/` nearest the current folder)."""
     from keel._io import write_json_atomic
     from keel.workspace import Workspace
 
-    path = Workspace.find().root / "checks" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    return write_json_atomic(path, doc)
+    root = Workspace.find(home=home).root
+    return write_json_atomic(root / "checks" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json", doc)
 
 
 def _streamed(
-    spec: Path, s: Any, base_dir: Path, out_path: Path | None, html: bool, text: str
-) -> tuple[dict[str, Any], Path, Path | None, Any]:
+    spec: Path, s: Any, base_dir: Path, out_path: Path | None, html: bool, text: str,
+    home: str | None,
+) -> tuple[dict[str, Any], Path, Path | None, Any]:  # fmt: skip
     """``[data] chunk_rows``: checks, dedup and PII streamed over the file; JSON (and with
     ``html`` the data report) under checks/."""
     from keel.data._chunked import clean_chunked
@@ -145,7 +156,7 @@ def _streamed(
     doc |= _repairs(done.pii, done.dedup)
     if out_path is not None:
         doc["out"] = str(out_path)
-    path = _save(s.name, doc)
+    path = _save(s.name, doc, home)
     report = None
     if html:
         from keel.pipeline._data_report import write_streamed_report
@@ -174,11 +185,13 @@ def clean_file(
     something."""
     from keel.spec import load_spec
 
+    home = _home()
+
     def run() -> tuple[dict[str, Any], Path, Path | None, Any]:
         loaded = load_spec(spec)
         s = loaded.spec
         if not s.data.chunk_rows:
             s = s.model_copy(update={"data": s.data.model_copy(update={"chunk_rows": chunk_rows})})
-        return _streamed(spec, s, loaded.base_dir, out_path, html, loaded.text)
+        return _streamed(spec, s, loaded.base_dir, out_path, html, loaded.text, home)
 
     _finish(*_guard(run), as_json=as_json, cleaned=out_path)
