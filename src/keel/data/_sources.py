@@ -166,7 +166,7 @@ SOURCES: dict[str, Source] = {
     "file": _file,
 }
 
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_+.-]+):(.*)$")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_+.-]+):(.*)\Z")
 
 
 def open_source(source: str, base_dir: Path) -> RawTable:

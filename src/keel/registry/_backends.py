@@ -22,7 +22,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from keel.errors import NotFoundError, UserError
+from keel._io import NotRegularFile, open_regular
+from keel.errors import IntegrityError, NotFoundError, UserError
 
 __all__ = ["FsspecBackend", "LocalBackend", "MemoryBackend", "backend_for"]
 
@@ -57,6 +58,9 @@ class LocalBackend:
     A write streams its chunks to a temporary file in the destination folder, fsyncs it, renames
     it over the destination with ``os.replace`` and fsyncs the folder, so a crash leaves the old
     value or the new one, never a part. Files are created 0666 less the umask (0644 usually).
+    A read opens a blob only if it is a regular file, never through a symbolic link (see
+    :func:`keel._io.open_regular`): a FIFO or a link to ``/dev/zero`` in its place is an
+    ``IntegrityError``, not a hang.
     """
 
     def __init__(self, root: Path | str) -> None:
@@ -89,19 +93,24 @@ class LocalBackend:
         _fsync_dir(path.parent)
 
     def read(self, key: str) -> bytes:
-        try:
-            return self._path(key).read_bytes()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise self._missing(key) from None
+        with self.open(key) as handle:
+            return handle.read()
 
     def open(self, key: str) -> BinaryIO:
+        """The blob's file, opened only if it is a regular file (not a FIFO, a device or a
+        symbolic link someone put in its place): ``IntegrityError`` naming it otherwise."""
         path = self._path(key)
         try:
-            if path.is_dir():
-                raise FileNotFoundError(path)
-            return open(path, "rb")
+            return open_regular(path, follow_symlinks=False)
         except (FileNotFoundError, NotADirectoryError):
             raise self._missing(key) from None
+        except NotRegularFile as err:
+            if err.kind == "a folder":
+                raise self._missing(key) from None
+            raise IntegrityError(
+                f"artifact {key!r} at {path} is {err.kind}, not a regular file: the artifact "
+                "store was tampered with; remove it and restore the blob from a backup"
+            ) from None
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -214,8 +223,11 @@ class FsspecBackend:
             os.unlink(local)
 
     def read(self, key: str) -> bytes:
+        path = self._path(key)
+        if not self.fs.isfile(path):  # a FIFO on a local filesystem would block cat_file
+            raise self._missing(key)
         try:
-            return bytes(self.fs.cat_file(self._path(key)))
+            return bytes(self.fs.cat_file(path))
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise self._missing(key) from None
 

@@ -8,6 +8,12 @@ using its digest as associated data, so a blob moved to another address fails to
 Memory: without a cipher ``put_file`` and ``verify_stream`` stream in 8 MiB chunks. With a cipher a
 blob is sealed and opened whole (GCM in one call): ``put_file`` reads the file whole and memory
 peaks near twice the file's size; one encrypted blob holds at most 2**31 - 1 bytes.
+
+Hostile stores: a read opens the blob through the backend, which refuses anything but a regular
+file (a FIFO would hang, a link to ``/dev/zero`` never ends), then compares the stored size with
+the size the manifest records (plus the cipher's fixed overhead when encrypted) before reading a
+byte, and never reads past it. A blob without a recorded size (the manifest itself) is read whole
+only up to ``UNSIZED_LIMIT``.
 """
 
 from __future__ import annotations
@@ -18,29 +24,32 @@ import io
 import mmap
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
+from keel._io import NotRegularFile, open_regular
 from keel.errors import IntegrityError, NotFoundError, UserError
+from keel.registry._encryption import SEALED_OVERHEAD
 from keel.registry.types import BlobBackend
 
 if TYPE_CHECKING:
     from keel.registry._encryption import Cipher
 
-__all__ = ["CHUNK_SIZE", "ContentStore", "blob_key"]
+__all__ = ["CHUNK_SIZE", "UNSIZED_LIMIT", "ContentStore", "blob_key"]
 
 CHUNK_SIZE = 8 * 1024 * 1024
 PIPE_CHUNK = 4 * 1024 * 1024  # read/hash overlap granularity for whole-blob reads
 HUGE_BUFFER = 4 * 1024 * 1024  # whole-blob buffers this large use an anonymous mapping
 PREFIX = "sha256/"
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+UNSIZED_LIMIT = 1 << 30  # the most read whole from a blob whose size is not recorded (a manifest)
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def blob_key(digest: str) -> str:
     """The backend key of a digest: ``sha256/ab/abcdef…``."""
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
         raise UserError(f"invalid sha256 digest {digest!r}: expected 64 lowercase hex characters")
     return f"{PREFIX}{digest[:2]}/{digest}"
 
@@ -75,12 +84,12 @@ class ContentStore:
         memory stays near two chunks whatever the file's size. The second pass re-hashes and a file
         changed in between raises ``UserError`` before the write is published (the backend's
         atomic write discards it). With a cipher the file is read whole (see the module note).
+        Only a regular file is read (a FIFO or a device is a ``UserError``, never a hang).
         """
         path = Path(path)
-        if not path.is_file():
-            raise NotFoundError(f"file {path} not found; nothing was stored")
         if self.cipher is not None:
-            return self.put(path.read_bytes())
+            with _open_source(path) as handle:
+                return self.put(handle.read())
         digest = _file_sha256(path)
         key = blob_key(digest)
         if not self.backend.exists(key):
@@ -88,25 +97,27 @@ class ContentStore:
         return digest
 
     # -- reading --------------------------------------------------------------------------------
+    # Every read opens the blob first (the backend refuses anything but a regular file) and
+    # compares its stored size with the size the caller expects BEFORE reading a byte; reading
+    # then stops at that size, so a blob that grows or lies about its size cannot fill memory.
 
-    def get(self, digest: str) -> bytes:
-        """The plaintext of a blob (decrypted, not re-hashed: use ``get_verified`` to load)."""
-        raw = self.backend.read(blob_key(digest))
+    def get(self, digest: str, *, size: int | None = None) -> bytes:
+        """The plaintext of a blob (decrypted, not re-hashed: use ``get_verified`` to load).
+        ``size``: the plaintext size the blob must have (``IntegrityError`` otherwise)."""
+        raw = self._read(digest, digest, size, limit=UNSIZED_LIMIT, missing=False)
         if self.cipher is None:
             return raw
         return self.cipher.decrypt(raw, digest.encode())
 
-    def get_verified(self, digest: str, *, name: str) -> bytes:
+    def get_verified(self, digest: str, *, name: str, size: int | None = None) -> bytes:
         """The plaintext of a blob whose sha256 is checked to be ``digest``.
 
         ``IntegrityError`` naming ``name`` (the file as the manifest calls it) and both digests
-        when the blob is missing, fails to decrypt, or hashes differently.
+        when the blob is missing, is not a regular file, has another size than ``size`` (the
+        plaintext size the manifest records; without one, more than ``UNSIZED_LIMIT`` bytes),
+        fails to decrypt, or hashes differently.
         """
-        key = blob_key(digest)
-        try:
-            raw = self.backend.read(key)
-        except NotFoundError:
-            raise self._missing(digest, name) from None
+        raw = self._read(digest, name, size, limit=UNSIZED_LIMIT)
         data = raw
         if self.cipher is not None:
             try:
@@ -122,33 +133,27 @@ class ContentStore:
             raise _mismatch(name, digest, actual)
         return data
 
-    def get_verified_view(self, digest: str, *, name: str) -> memoryview:
+    def get_verified_view(self, digest: str, *, name: str, size: int | None = None) -> memoryview:
         """Like ``get_verified``, faster for large blobs: reading and hashing overlap, into one
         fresh writable buffer that is returned without a copy (for ``torch.frombuffer`` or
-        ``numpy.frombuffer``). Errors as in ``get_verified``."""
+        ``numpy.frombuffer``). Errors as in ``get_verified``, but without ``size`` (and without
+        a cipher) any size is read."""
         if self.cipher is not None:
-            return memoryview(self.get_verified(digest, name=name))
-        try:
-            stream = self.backend.open(blob_key(digest))
-        except NotFoundError:
-            raise self._missing(digest, name) from None
-        with stream:
+            return memoryview(self.get_verified(digest, name=name, size=size))
+        with self._open(digest, name, size, limit=None) as stream:
             view, actual = _read_hashed(stream)
         if actual != digest:
             raise _mismatch(name, digest, actual)
         return view
 
-    def verify_stream(self, digest: str, *, name: str) -> None:
+    def verify_stream(self, digest: str, *, name: str, size: int | None = None) -> None:
         """Check a blob's hash without holding it whole (``keel verify``); errors as in
-        ``get_verified``. An encrypted blob is opened whole (GCM authenticates in one call)."""
+        ``get_verified_view``. An encrypted blob is opened whole (GCM authenticates in one
+        call)."""
         if self.cipher is not None:
-            self.get_verified(digest, name=name)
+            self.get_verified(digest, name=name, size=size)
             return
-        try:
-            stream = self.backend.open(blob_key(digest))
-        except NotFoundError:
-            raise self._missing(digest, name) from None
-        with stream:
+        with self._open(digest, name, size, limit=None) as stream:
             actual = _stream_sha256(stream)
         if actual != digest:
             raise _mismatch(name, digest, actual)
@@ -158,6 +163,51 @@ class ContentStore:
         if self.cipher is not None:
             return io.BytesIO(self.get(digest))
         return self.backend.open(blob_key(digest))
+
+    def stored_size(self, size: int) -> int:
+        """The bytes a blob of ``size`` plaintext bytes takes in the backend."""
+        return size if self.cipher is None else size + SEALED_OVERHEAD
+
+    def _read(
+        self, digest: str, name: str, size: int | None, *, limit: int, missing: bool = True
+    ) -> bytes:
+        """The stored bytes of a blob, whole, checked as ``_open`` says."""
+        with self._open(digest, name, size, limit=limit, missing=missing) as stream:
+            return stream.read()
+
+    def _open(
+        self, digest: str, name: str, size: int | None, *, limit: int | None, missing: bool = True
+    ) -> _Bounded:
+        """The blob's stream, once its stored size is known to be right: the stored size of
+        ``size`` plaintext bytes when given, else at most ``limit`` (None: any). The stream
+        refuses to yield more than that, whatever the file does after this check."""
+        key = blob_key(digest)
+        try:
+            stream = self.backend.open(key)
+        except NotFoundError:
+            if not missing:
+                raise
+            raise self._missing(digest, name) from None
+        except IntegrityError as err:  # not a regular file
+            raise IntegrityError(f"{name}: {err}") from None
+        try:
+            stored = _stream_size(stream)
+            expected = None if size is None else self.stored_size(size)
+            if expected is not None and stored is not None and stored != expected:
+                raise IntegrityError(
+                    f"{name}: the stored blob sha256 {digest} holds {stored} bytes, but the "
+                    f"manifest records {size} (stored: {expected}); the artifact was modified "
+                    "or corrupted and must not be used"
+                )
+            bound = expected if expected is not None else limit
+            if bound is not None and stored is not None and stored > bound:
+                raise _too_large(name, digest, stored, bound)
+            if stored is not None:  # stop where the file ended when checked, if it grows
+                bound = stored if bound is None else min(bound, stored)
+            return _Bounded(stream, bound, lambda: _too_large(name, digest, None, bound))
+        except BaseException:
+            stream.close()
+            raise
 
     def exists(self, digest: str) -> bool:
         return self.backend.exists(blob_key(digest))
@@ -170,7 +220,7 @@ class ContentStore:
         """Every stored digest, in key order."""
         for key in self.backend.keys(PREFIX):
             digest = key.rpartition("/")[2]
-            if _DIGEST.match(digest) and key == f"{PREFIX}{digest[:2]}/{digest}":
+            if _DIGEST.fullmatch(digest) and key == f"{PREFIX}{digest[:2]}/{digest}":
                 yield digest
 
     def _missing(self, digest: str, name: str) -> IntegrityError:
@@ -284,7 +334,7 @@ def _allocate(size: int) -> bytearray | mmap.mmap:
 
 
 def _file_sha256(path: Path) -> str:
-    with open(path, "rb", buffering=0) as handle:
+    with _open_source(path) as handle:
         return _stream_sha256(handle)
 
 
@@ -292,9 +342,90 @@ def _chunks_checked(path: Path, digest: str) -> Iterator[bytes]:
     """The file's bytes in chunks; raises before the last one ends if they no longer hash to
     ``digest`` (so an atomic backend write publishes nothing)."""
     hasher = hashlib.sha256()
-    with open(path, "rb", buffering=0) as handle:
+    with _open_source(path) as handle:
         while chunk := handle.read(CHUNK_SIZE):
             hasher.update(chunk)
             yield chunk
     if hasher.hexdigest() != digest:
         raise UserError(f"file {path} changed while it was being stored; store it again")
+
+
+def _open_source(path: Path) -> BinaryIO:
+    """A file to store, opened only if it is a regular file."""
+    try:
+        return open_regular(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFoundError(f"file {path} not found; nothing was stored") from None
+    except NotRegularFile as err:
+        if err.kind == "a folder":
+            raise NotFoundError(f"file {path} not found (a folder); nothing was stored") from None
+        raise UserError(
+            f"{path} is {err.kind}, not a regular file; nothing was stored: pass a regular file"
+        ) from None
+
+
+def _too_large(name: str, digest: str, stored: int | None, limit: int | None) -> IntegrityError:
+    held = f"holds {stored} bytes" if stored is not None else "grew while it was read"
+    return IntegrityError(
+        f"{name}: the stored blob sha256 {digest} {held}, more than the {limit} it may hold; "
+        "the artifact was modified or corrupted and must not be used"
+    )
+
+
+class _Bounded:
+    """A blob's stream that raises ``excess()`` rather than yield more than ``limit`` bytes
+    (``None``: no limit), so a file that grows while it is read cannot fill memory."""
+
+    def __init__(
+        self, stream: BinaryIO, limit: int | None, excess: Callable[[], Exception]
+    ) -> None:
+        self._stream = stream
+        self._left = limit
+        self._excess = excess
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self._left is None:
+            return self._stream.read(-1 if n is None else n)
+        # one byte past the limit, to tell "exactly the limit" from "more"
+        want = self._left + 1 if n is None or n < 0 else min(n, self._left + 1)
+        data = self._stream.read(want)
+        self._take(len(data))
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._left is not None:
+            view = view[: self._left + 1]
+        inner = getattr(self._stream, "readinto", None)
+        if inner is None:
+            data = self._stream.read(len(view))
+            view[: len(data)] = data
+            n = len(data)
+        else:
+            n = inner(view) or 0
+        self._take(n)
+        return n
+
+    def _take(self, n: int) -> None:
+        if self._left is not None:
+            self._left -= n
+            if self._left < 0:
+                raise self._excess()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._stream.seek(offset, whence)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> _Bounded:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import secrets
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,11 +20,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from keel.errors import IntegrityError, NotFoundError, UserError
+from keel.registry._permissions import check_private_mode, read_small
 
 __all__ = [
     "ENV_KEY",
     "ENV_KEY_FILE",
     "MAGIC",
+    "SEALED_OVERHEAD",
     "Cipher",
     "cipher_from_env",
     "generate_key",
@@ -36,6 +36,7 @@ __all__ = [
 MAGIC = b"KEEL-AES256GCM\x01"
 NONCE_SIZE = 12
 TAG_SIZE = 16
+SEALED_OVERHEAD = len(MAGIC) + NONCE_SIZE + TAG_SIZE  # a sealed blob's size less its plaintext's
 KEY_SIZE = 32
 MAX_PLAINTEXT = 2**31 - 1
 ENV_KEY = "KEEL_ENCRYPTION_KEY"
@@ -132,26 +133,15 @@ def cipher_from_env(env: Mapping[str, str]) -> Cipher | None:
 
 def _read_secret_file(path: Path, variable: str) -> str:
     try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
+        data, st = read_small(path, what=variable, fix="point it at the key file", error=UserError)
+    except (FileNotFoundError, NotADirectoryError):
         raise NotFoundError(
             f"{variable}={path} does not exist; point it at the key file or unset it"
         ) from None
-    if not stat.S_ISREG(mode):
-        raise UserError(f"{variable}={path} is not a file; point it at the key file")
-    check_private_mode(path, mode, what="encryption key file")
+    check_private_mode(path, st.st_mode, what="encryption key file", owner=st.st_uid)
     try:
-        return path.read_text(encoding="ascii")
+        return data.decode("ascii")
     except UnicodeDecodeError:
         raise UserError(
             f"{variable}={path} is not a valid encryption key: expected {_KEY_FORMAT}"
         ) from None
-
-
-def check_private_mode(path: Path, mode: int, *, what: str) -> None:
-    """``IntegrityError`` if a secret file is readable or writable by group or others."""
-    if os.name == "posix" and mode & 0o077:
-        raise IntegrityError(
-            f"{what} {path} is accessible by group or others (mode {stat.S_IMODE(mode):04o}); "
-            f"run `chmod 600 {path}`"
-        )

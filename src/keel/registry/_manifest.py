@@ -28,7 +28,7 @@ from keel.errors import IntegrityError, KeelError, NotFoundError
 __all__ = ["MANIFEST_FORMAT", "FileEntry", "Manifest", "canonical_json"]
 
 MANIFEST_FORMAT = "keel.manifest/1"
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
 _FILE_FIELDS = {"name", "digest", "size", "kind"}
 
 

@@ -4,6 +4,13 @@
 ``trusted/<key_id>.pub`` (PEM public keys whose signatures are accepted). A key's id is the first
 16 hex characters of the sha256 of its raw 32 public-key bytes. A signature covers the ASCII bytes
 of a manifest's sha256 hex digest, which in turn covers every file's digest.
+
+Whoever can write ``keys/``, ``keys/trusted/`` or a ``.pub`` can add a signer, so every use of the
+key store first checks them (``_permissions.py``): none may be group- or world-writable or owned by
+another user than the current one or root (an ``IntegrityError``, exit 3, naming the path, its
+mode and the ``chmod`` that fixes it); the signing key must be 0600. A ``.pub`` in ``trusted/``
+that is not a PEM Ed25519 public key is a ``UserError`` (exit 2) naming the file. keel creates
+``keys/`` 0700, ``trusted/`` 0755 and each ``.pub`` 0644, whatever the umask.
 """
 
 from __future__ import annotations
@@ -22,13 +29,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from keel._io import write_bytes_atomic
 from keel.errors import IntegrityError, NotFoundError, UserError
-from keel.registry._encryption import check_private_mode
+from keel.registry._permissions import check_owner_only, check_private_mode, read_small
 
 __all__ = ["KeyStore", "key_id_of"]
 
 PRIVATE_KEY_FILE = "signing.key"
 TRUSTED_DIR = "trusted"
-_KEY_ID = re.compile(r"^[0-9a-f]{16}$")
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
 _RAW = serialization.Encoding.Raw, serialization.PublicFormat.Raw
 
 
@@ -71,8 +78,9 @@ class KeyStore:
         fails rather than overwrite.
         """
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._check_folders()
         path = self.private_key_path
-        if path.exists():
+        if path.exists() or path.is_symlink():
             return self.key_id()
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(
@@ -96,16 +104,18 @@ class KeyStore:
         return self.trust(key.public_key().public_bytes(*_RAW))
 
     def _private_key(self) -> Ed25519PrivateKey:
+        self._check_folders()
         path = self.private_key_path
+        fix = "move it away and run `keel init` for a new one"
         try:
-            mode = path.stat().st_mode
+            data, st = read_small(path, what="signing key", fix=fix, error=IntegrityError)
         except FileNotFoundError:
             raise NotFoundError(
                 f"no signing key at {path}; run `keel init` to create one"
             ) from None
-        check_private_mode(path, mode, what="signing key")
+        check_private_mode(path, st.st_mode, what="signing key", owner=st.st_uid)
         try:
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError, UnsupportedAlgorithm):
             raise IntegrityError(
                 f"signing key {path} is not a readable unencrypted PEM private key; restore it "
@@ -168,23 +178,25 @@ class KeyStore:
         else:
             path = Path(public_key).expanduser()
             try:
-                data = path.read_bytes()
-            except (FileNotFoundError, IsADirectoryError):
+                data, _ = read_small(path, what="public key file", fix="pass a .pub file")
+            except (FileNotFoundError, NotADirectoryError):
                 raise NotFoundError(
                     f"public key file {path} not found; pass the path of a .pub file"
                 ) from None
             source = str(path)
         key = _parse_public_key(data, source)
         key_id = key_id_of(key)
-        write_bytes_atomic(self.trusted_dir / f"{key_id}.pub", _public_pem(key))
+        self.trusted_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+        self._check_folders()
+        write_bytes_atomic(self.trusted_dir / f"{key_id}.pub", _public_pem(key), mode=0o644)
         return key_id
 
     def untrust(self, key_id: str) -> None:
         """Remove a key from the trusted set; ``NotFoundError`` if it is not there."""
         removed = False
-        if _KEY_ID.match(key_id) and self.trusted_dir.is_dir():
-            for path in sorted(self.trusted_dir.glob("*.pub")):
-                if key_id_of(_parse_public_key(path.read_bytes(), str(path))) == key_id:
+        if _KEY_ID.fullmatch(key_id):
+            for path, key in self._trusted_files():
+                if key_id_of(key) == key_id:
                     path.unlink()
                     removed = True
         if not removed:
@@ -193,13 +205,29 @@ class KeyStore:
 
     def trusted(self) -> dict[str, Ed25519PublicKey]:
         """Every trusted public key by its id (computed from the key, not the file name)."""
+        return {key_id_of(key): key for _, key in self._trusted_files()}
+
+    def _trusted_files(self) -> list[tuple[Path, Ed25519PublicKey]]:
+        """Every ``.pub`` of the trusted set with its key, after the permission checks."""
+        self._check_folders()
         if not self.trusted_dir.is_dir():
-            return {}
-        keys: dict[str, Ed25519PublicKey] = {}
+            return []
+        found = []
         for path in sorted(self.trusted_dir.glob("*.pub")):
-            key = _parse_public_key(path.read_bytes(), str(path))
-            keys[key_id_of(key)] = key
-        return keys
+            fix = "remove it, or replace it with the signer's PEM public key"
+            data, st = read_small(path, what="trusted key file", fix=fix)
+            check_owner_only(path, st, what="trusted key file")
+            found.append((path, _parse_trusted(data, path, fix)))
+        return found
+
+    def _check_folders(self) -> None:
+        """``IntegrityError`` if ``keys/`` or ``keys/trusted/`` can be changed by others."""
+        for folder, what in ((self.dir, "key folder"), (self.trusted_dir, "trusted key folder")):
+            try:
+                st = os.stat(folder)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            check_owner_only(folder, st, what=what)
 
 
 def _digest_bytes(digest: str) -> bytes:
@@ -207,6 +235,21 @@ def _digest_bytes(digest: str) -> bytes:
         return digest.encode("ascii")
     except UnicodeEncodeError:
         raise IntegrityError(f"digest {digest!r} is not ASCII hex; it cannot be signed") from None
+
+
+def _parse_trusted(data: bytes, path: Path, fix: str) -> Ed25519PublicKey:
+    """A file of the trusted set: a PEM Ed25519 public key (what ``trust`` writes), nothing else."""
+    if b"PRIVATE KEY" in data:
+        raise UserError(
+            f"trusted key file {path} holds a private key; remove it and trust its public key"
+        )
+    try:
+        key = serialization.load_pem_public_key(data.strip())
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        key = None
+    if not isinstance(key, Ed25519PublicKey):
+        raise UserError(f"trusted key file {path} is not a PEM Ed25519 public key; {fix}")
+    return key
 
 
 def _parse_public_key(data: bytes, source: str) -> Ed25519PublicKey:
