@@ -9,7 +9,7 @@ SHELL  := /bin/bash
 QUIET_PIP := { grep -v "is ignored" || true; }   # pip's noise about this machine's local indexes
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench sweep clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py
+
+# keel run on 60+ real data sets with only source and target; SWEEP_ARGS="--jobs 2 --limit 10"
+sweep: $(STAMP)
+	$(BIN)/python bench/sweep.py $(SWEEP_ARGS)
 
 clean:
 	rm -rf $(VENV) .keel .pytest_cache .ruff_cache
