@@ -104,6 +104,14 @@ def test_mostly_numeric_column_with_stray_strings_is_reported(write, load) -> No
     }
 
 
+def test_one_stray_string_in_thousands_of_numbers_is_not_called_100_percent(write, load) -> None:
+    frame = pd.DataFrame(
+        {"dose": [str(i) for i in range(2999)] + ["?"], "y": ["p", "q"] * 1500}
+    )  # 99.97% numbers: rounding said "100% numbers but row 3000 holds '?'"
+    write(frame, "d.csv")
+    fails(load, "d.csv", DataError, "'dose' is 99% numbers", "row 3000", target="y")
+
+
 def test_all_empty_column_suggests_ignoring_it(write, load) -> None:
     frame = people()
     frame["blank"] = None

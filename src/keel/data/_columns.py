@@ -15,6 +15,8 @@ labels (see :mod:`keel.data._labels`); missing values stay ``NaN``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -65,7 +67,8 @@ def infer_kind(name: str, values: pd.Series, max_categories: int) -> ColumnKind:
     if parses >= MOSTLY_NUMERIC:
         row, value, count = _first_bad(values, pd.to_numeric(to_labels(values), errors="coerce"))
         raise DataError(
-            f"column {name!r} is {parses:.0%} numbers but row {row + 1} holds {short(value)} "
+            f"column {name!r} is {math.floor(parses * 100)}% numbers but row {row + 1} holds "
+            f"{short(value)} "
             f"({count} non-numeric in all); fix those values, or set [data.columns] {name} = "
             '"categorical" to treat every value as a category'
         )
