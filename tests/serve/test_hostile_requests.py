@@ -349,10 +349,24 @@ def test_head_answers_every_get_route_like_get_without_a_body(server, models):
     assert post_only.headers["allow"] == "POST"
 
 
-def test_head_is_not_documented_twice(server):
+def test_a_405_lists_every_method_the_path_answers(server, models):
+    with server.client(models.keys["admin"]) as client:
+        keys = client.options("/v1/keys")
+        infer = client.put("/v2/models/digits/infer")
+    assert keys.status_code == 405 and keys.headers["allow"] == "GET, HEAD, POST"
+    assert "OPTIONS is not allowed" in keys.json()["error"]
+    assert infer.status_code == 405 and infer.headers["allow"] == "POST"
+
+
+def test_the_schema_documents_what_the_routes_answer(server):
     with server.client() as client:
         paths = client.get("/openapi.json").json()["paths"]
-    assert not [p for p, ops in paths.items() if "head" in ops]
+    assert not [p for p, ops in paths.items() if "head" in ops]  # HEAD: GET without a body
+    assert "201" in paths["/v1/keys"]["post"]["responses"]
+    assert "text/plain" in paths["/metrics"]["get"]["responses"]["200"]["content"]
+    promote = paths["/v1/models/{name}:promote"]["post"]["requestBody"]["content"]
+    version = promote["application/json"]["schema"]["properties"]["version"]
+    assert version["minimum"] == 1 and version["maximum"] == 2**31 - 1
 
 
 def test_docs_load_nothing_from_outside_and_every_asset_is_served(server):

@@ -27,9 +27,10 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from keel.errors import KeelError, UserError, http_status
 from keel.serve import _openapi as doc
@@ -120,9 +121,11 @@ def create_app(server: Server) -> FastAPI:
         message = err.detail if isinstance(err.detail, str) else "bad request"
         if err.status_code == 404:
             message = f"no route {request.method} {request.url.path}; see /docs for the routes"
-        elif err.status_code == 405:
+        headers = dict(err.headers or {})
+        if err.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}; see /docs"
-        return _error(message, err.status_code, dict(err.headers or {}))  # 405: Allow
+            headers["Allow"] = ", ".join(_allowed(app, request.url.path))
+        return _error(message, err.status_code, headers)
 
     @app.exception_handler(Exception)
     async def internal(request: Request, err: Exception) -> Response:
@@ -276,7 +279,7 @@ def create_app(server: Server) -> FastAPI:
         records = await server.call(server.registry.store.list_api_keys)
         return _json({"keys": [r.to_dict() for r in records]})
 
-    @app.post("/v1/keys", tags=["keys"], openapi_extra=doc.CREATE_KEY)
+    @app.post("/v1/keys", tags=["keys"], status_code=201, openapi_extra=doc.CREATE_KEY)
     async def create_key(request: Request) -> Response:
         from keel.registry import new_api_key
 
@@ -305,7 +308,9 @@ def create_app(server: Server) -> FastAPI:
 
     # -- metrics ----------------------------------------------------------------------------------
 
-    @app.get("/metrics", tags=["operate"], openapi_extra=doc.AUTHED)
+    @app.get(
+        "/metrics", tags=["operate"], response_class=PlainTextResponse, openapi_extra=doc.AUTHED
+    )
     async def metrics(request: Request) -> Response:
         from keel.serve._metrics import CONTENT_TYPE_LATEST
 
@@ -333,6 +338,17 @@ def create_app(server: Server) -> FastAPI:
         if isinstance(route, APIRoute) and "GET" in route.methods:
             route.methods.add("HEAD")  # as starlette's own routes do; the front drops the body
     return Front(app, server)  # type: ignore[return-value]
+
+
+def _allowed(app: FastAPI, path: str) -> list[str]:
+    """Every method some route answers at ``path`` (starlette's 405 names one route's only)."""
+    methods = {
+        method
+        for route in app.routes
+        if isinstance(route, Route) and route.path_regex.match(path)
+        for method in route.methods or ()
+    }
+    return sorted(methods)
 
 
 def _served_info(served: Any) -> dict[str, Any]:
