@@ -15,7 +15,7 @@ to its store.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -233,7 +233,7 @@ class Registry:
         """The signed statement of ``record`` if it names exactly this row in this place (its
         name, number, manifest digest, and the row before it) and a trusted key signed it;
         ``IntegrityError`` saying what does not match otherwise."""
-        ref = f"{record.name}:{record.version}"
+        ref = _ref(record)
         if record.statement is None:
             raise IntegrityError(
                 f"{ref}: signed by an older keel, over its manifest only: that signature does "
@@ -369,13 +369,17 @@ class Registry:
         everything = {name: self.store.list_versions(name) for name in self.models()}
         chosen = list(names) or list(everything)
         old = [r for name in chosen for r in everything[name] if r.statement is None]
-        held = Counter(r.manifest_digest for records in everything.values() for r in records)
+        held: dict[str, list[str]] = defaultdict(list)
+        for records in everything.values():
+            for r in records:
+                held[r.manifest_digest].append(f"{r.name}:{r.version}")
         for record in old:
             with _naming(record):
-                if held[record.manifest_digest] > 1:
+                others = [ref for ref in held[record.manifest_digest] if ref != _ref(record)]
+                if others:
                     raise IntegrityError(
-                        f"its manifest {record.manifest_digest[:12]}… is also another version's: "
-                        "one of the rows was copied; not re-signing"
+                        f"its manifest {record.manifest_digest[:12]}… is also that of "
+                        f"{', '.join(others)}: one of the rows was copied; not re-signing"
                     )
                 self.keys.verify(record.manifest_digest, record.signature, record.key_id)
                 self._read_manifest(record)
@@ -405,13 +409,17 @@ class Registry:
         self.close()
 
 
+def _ref(record: VersionRecord) -> str:
+    return f"{record.name}:{record.version}"
+
+
 @contextmanager
 def _naming(record: VersionRecord) -> Iterator[None]:
     """Prefix an integrity failure with the version it concerns: `digits:1: model.safetensors …`."""
     try:
         yield
     except IntegrityError as err:
-        prefix = f"{record.name}:{record.version}: "
+        prefix = f"{_ref(record)}: "
         text = str(err)
         raise IntegrityError(text if text.startswith(prefix) else prefix + text) from None
 
