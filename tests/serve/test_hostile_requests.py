@@ -82,6 +82,28 @@ def test_bad_shapes_are_refused_before_decoding(server, models, shape, data, sta
         assert word in message
 
 
+def test_the_codec_alone_refuses_what_numpy_cannot_hold_and_spends_one_budget():
+    from keel.serve._v2 import MAX_RANK, ProtocolError, TensorTooLarge, parse_request
+
+    def body(*tensors: dict) -> bytes:
+        return json.dumps({"inputs": list(tensors)}).encode()
+
+    deep = {"name": "x", "shape": [1] * 65, "datatype": "FP32", "data": [1.0]}
+    with pytest.raises(ProtocolError, match=f"65 dimensions; send at most {MAX_RANK}"):
+        parse_request(body(deep), header_length=None)
+    a = {"name": "a", "shape": [3], "datatype": "FP32", "data": [1.0, 2.0, 3.0]}
+    b = {"name": "b", "shape": [2], "datatype": "FP32", "data": [1.0, 2.0]}
+    assert len(parse_request(body(a, b), header_length=None, max_elements=5).inputs) == 2
+    with pytest.raises(TensorTooLarge, match=r"input 'b'.*may still hold \(1\)"):
+        parse_request(body(a, b), header_length=None, max_elements=4)
+    n = 2_000_000  # refused from the header: the 8 MB of BYTES data is never walked
+    header = body({"name": "c", "shape": [n], "datatype": "BYTES",
+                   "parameters": {"binary_data_size": 4 * n}})  # fmt: skip
+    with pytest.raises(TensorTooLarge) as refused:
+        parse_request(header + bytes(4 * n), header_length=len(header), max_elements=3072)
+    assert refused.value.http_status == 413
+
+
 def test_two_million_empty_bytes_elements_get_a_413_while_health_is_answered(server, models):
     n = 2_000_000
     tensor = {"name": "city", "shape": [n], "datatype": "BYTES",
