@@ -228,7 +228,9 @@ class AuditAnchor:
             checkpoint = Checkpoint.parse(data)
             if checkpoint_key(checkpoint.chain, checkpoint.seq) != key:
                 raise IntegrityError(f"records entry {checkpoint.seq} of another trail or place")
-            self.keys.verify(checkpoint.digest(), checkpoint.signature, checkpoint.key_id)
+            self.keys.verify(
+                checkpoint.digest(), checkpoint.signature, checkpoint.key_id, what="checkpoint"
+            )
         except IntegrityError as err:
             return Found(
                 key, None, f"audit checkpoint {key} {err}: it was forged or altered (only a "

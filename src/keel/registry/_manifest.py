@@ -3,14 +3,15 @@
 A manifest lists every file of a version with its sha256 and size, and carries the spec, the fitted
 preprocessing, metrics, gate results and lineage. Its canonical bytes (sorted keys, compact
 separators, UTF-8, non-finite floats as ``null``) are stored as a content-addressed blob; their
-sha256 is the manifest digest, which the version row stores and the Ed25519 signature covers.
+sha256 is the manifest digest, which the version row stores.
 
 The version NUMBER is not in the manifest: numbers are allocated by the metadata store after every
 file and the manifest are written (that order makes registration crash-safe), so the manifest
 cannot know it. ``Manifest.version`` is filled in from the version row when a version is read, and
-is never serialized. The binding of number to content is the row ``(name, version) →
-manifest_digest``; the manifest's ``name`` is signed, so a signed manifest cannot be passed off as
-another model's, only as another version of the same model by someone who can edit the database.
+is never serialized. What binds number to content is the version statement (``_statement.py``):
+name, number, manifest digest and parent, signed by the store in the transaction that allocates
+the number, and checked against the row on every read, so a signed manifest cannot be passed off
+as another version or another model's by someone who can edit the database.
 """
 
 from __future__ import annotations

@@ -199,6 +199,7 @@ class Registry:
         name = parsed.name
         if parsed.stage is not None:
             version = self.store.get_alias(name, parsed.stage)
+            self._check_alias(name, parsed.stage, version)
             if version is None and self.store.latest_version(name) is None:
                 raise self._unknown(name)
             if version is None:
@@ -218,6 +219,17 @@ class Registry:
                 raise self._unknown(name)
             raise NotFoundError(f"{parsed} does not exist; the latest is {name}:{latest.version}")
         return record
+
+    def _check_alias(self, name: str, stage: str, version: int | None) -> None:
+        """``IntegrityError`` unless the alias is where its last recorded move left it (a stage
+        pointed elsewhere by editing the database would serve a version nobody promoted)."""
+        history = self.store.alias_history(name, stage)
+        moved = history[-1].version if history else None
+        if moved != version:
+            raise IntegrityError(
+                f"{name}@{stage} points at {_shown(version)}, but its last recorded move left it "
+                f"at {_shown(moved)}: the registry database was altered; see `keel audit verify`"
+            )
 
     def _unknown(self, name: str) -> NotFoundError:
         models = self.store.list_models()
@@ -256,11 +268,11 @@ class Registry:
                 "version (`keel audit verify` may show more)"
             )
         try:
-            self.keys.verify(signed.digest(), record.signature, record.key_id)
+            self.keys.verify(
+                signed.digest(), record.signature, record.key_id, what="version statement"
+            )
         except IntegrityError as err:
-            raise IntegrityError(
-                f"{ref}: its version statement is not validly signed: {err}"
-            ) from None
+            raise IntegrityError(f"{ref}: {err}") from None
         return signed
 
     def _read_manifest(self, record: VersionRecord) -> Manifest:
@@ -372,7 +384,7 @@ class Registry:
         held: dict[str, list[str]] = defaultdict(list)
         for records in everything.values():
             for r in records:
-                held[r.manifest_digest].append(f"{r.name}:{r.version}")
+                held[r.manifest_digest].append(_ref(r))
         for record in old:
             with _naming(record):
                 others = [ref for ref in held[record.manifest_digest] if ref != _ref(record)]
@@ -407,6 +419,10 @@ class Registry:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _shown(version: int | None) -> str:
+    return "nothing" if version is None else f"version {version}"
 
 
 def _ref(record: VersionRecord) -> str:

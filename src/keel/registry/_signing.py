@@ -3,7 +3,8 @@
 ``keys_dir`` holds ``signing.key`` (this workspace's private key, PEM PKCS#8, mode 0600) and
 ``trusted/<key_id>.pub`` (PEM public keys whose signatures are accepted). A key's id is the first
 16 hex characters of the sha256 of its raw 32 public-key bytes. A signature covers the ASCII bytes
-of a manifest's sha256 hex digest, which in turn covers every file's digest.
+of a sha256 hex digest: of a version statement (which names its manifest's digest, which covers
+every file's digest), of an audit checkpoint, or (an older keel's versions) of a manifest.
 
 Whoever can write ``keys/``, ``keys/trusted/`` or a ``.pub`` can add a signer, so every use of the
 key store first checks them (``_permissions.py``): none may be group- or world-writable or owned by
@@ -144,9 +145,10 @@ class KeyStore:
 
     # -- the trusted set ------------------------------------------------------------------------
 
-    def verify(self, digest: str, signature: str, key_id: str) -> None:
-        """Return if ``signature`` is a trusted key's signature of ``digest``; else
-        ``IntegrityError`` saying which check failed."""
+    def verify(self, digest: str, signature: str, key_id: str, *, what: str = "manifest") -> None:
+        """Return if ``signature`` is a trusted key's signature of ``digest`` (the digest of a
+        ``what``: manifest, version statement, audit checkpoint); else ``IntegrityError`` saying
+        which check failed."""
         public = self.trusted().get(key_id)
         if public is None:
             raise IntegrityError(
@@ -166,8 +168,8 @@ class KeyStore:
             public.verify(raw, _digest_bytes(digest))
         except InvalidSignature:
             raise IntegrityError(
-                f"signature by key {key_id} does not match manifest digest {digest}: the "
-                "manifest or its signature was altered"
+                f"signature by key {key_id} does not match {what} digest {digest}: the "
+                f"{what} or its signature was altered"
             ) from None
 
     def trust(self, public_key: bytes | str | os.PathLike[str]) -> str:
