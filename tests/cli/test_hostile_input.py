@@ -28,12 +28,12 @@ def registered(keel_home: Path) -> Path:
 )
 def test_a_version_number_past_the_stores_range_is_one_line(registered, keel_cli, ref) -> None:
     for command in (("verify", ref), ("models", "show", ref), ("promote", ref, "--to", "prod")):
-        assert_user_error(keel_cli(*command), "bad version number", ref)
+        assert_user_error(keel_cli(*command), "bad model reference", ref, "version number")
 
 
 def test_a_version_number_of_thousands_of_digits_is_one_short_line(registered, keel_cli) -> None:
     result = keel_cli("verify", "digits:" + "9" * 5000)
-    assert_user_error(result, "bad version number")
+    assert_user_error(result, "bad model reference", "version number")
     assert len(result.stderr) < 400
 
 

@@ -76,10 +76,10 @@ def _version_number(digits: str, text: str) -> int:
     5,000-digit string would cost time and exceed Python's int-conversion limit)."""
     significant = digits.lstrip("0")
     if not significant or len(significant) > len(str(MAX_VERSION)):
-        raise _bad_version(text)
+        raise _bad_ref_version(text)
     number = int(significant)
     if number > MAX_VERSION:
-        raise _bad_version(text)
+        raise _bad_ref_version(text)
     return number
 
 
@@ -93,7 +93,14 @@ def check_version(version: object) -> int:
 
 def _bad_version(value: object) -> UserError:
     return UserError(
-        f"bad version number {_show(value)}: a version is a whole number from 1 to {MAX_VERSION}"
+        f"bad version number {_show(value)}: use a whole number from 1 to {MAX_VERSION}"
+    )
+
+
+def _bad_ref_version(text: str) -> UserError:
+    return UserError(
+        f"bad model reference {_show(text)}: its version number must be a whole number from 1 "
+        f"to {MAX_VERSION} (e.g. digits:3)"
     )
 
 
