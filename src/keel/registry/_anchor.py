@@ -14,10 +14,10 @@ folder, an fsspec URL or memory, so a shared PostgreSQL registry on object stora
 
 It never moves backwards: each checkpoint has its own key, so no writer overwrites another's; a
 writer writes only above the highest checkpoint present, and only after checking that one against
-the entry it names (a checkpoint the trail no longer matches is evidence, kept for ``audit
-verify``); then it removes the lower ones, which add nothing once a higher one matches (the chain
-links them). Reading happens before the database snapshot, so a concurrent append never looks
-like a deleted tail.
+the trail (a checkpoint the trail no longer matches is evidence, kept for ``audit verify``); once
+eight are present it removes the lower ones, which add nothing once a higher one matches (the
+chain links them). Reading happens before the database snapshot, so a concurrent append never
+looks like a deleted tail.
 
 What it covers: the deletion or rewriting of any entry up to the newest checkpoint, including a
 consistent one (rows, alias, entries and head row together), and the replacement of the whole
@@ -40,7 +40,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,6 +56,7 @@ PREFIX = "audit"
 _CHAIN_ID = 32  # hex characters of entry 1's hash that name a trail's folder
 _NAME = re.compile(r"([0-9]{12})\.json")
 _TRIES = 5  # a checkpoint removed by a concurrent writer between listing and reading: look again
+_KEEP = 8  # checkpoints of one trail kept before the lower ones are removed (fewer deletes)
 _FIELDS = {"format", "chain", "seq", "hash", "at", "key_id", "signature"}
 log = logging.getLogger("keel.registry")
 
@@ -135,6 +136,8 @@ class AuditAnchor:
         self.backend = backend
         self.keys = keys
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._key_id: str | None = None  # the signing key's id, read once
+        self._mine: tuple[str, bytes] | None = None  # the last checkpoint written: key, bytes
 
     def __repr__(self) -> str:
         return f"AuditAnchor({self.backend!r})"
@@ -144,27 +147,29 @@ class AuditAnchor:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def record(self, chain: str, seq: int, hash: str, stored: Callable[[int], str | None]) -> None:
+    def record(self, chain: str, entry: AuditEntry, stored: Callable[[int], str | None]) -> None:
         """:meth:`advance` after a committed append, which cannot be undone: a failure is logged
         (the entry stays unanchored until the next append), never raised."""
         try:
-            self.advance(chain, seq, hash, stored)
+            self.advance(chain, entry, stored)
         except (KeelError, OSError) as err:
             log.warning(
                 "audit entry %d is not anchored: its checkpoint in %s was not written (%s); "
                 "`keel audit verify` covers it once a later checkpoint is",
-                seq,
+                entry.seq,
                 self.where(chain),
                 str(err).splitlines()[0] if str(err) else type(err).__name__,
             )
 
     def advance(
-        self, chain: str, seq: int, hash: str, stored: Callable[[int], str | None]
+        self, chain: str, entry: AuditEntry, stored: Callable[[int], str | None]
     ) -> Checkpoint | None:
-        """Write the checkpoint of entry ``seq`` (hash ``hash``) unless one at or above it
-        exists, after checking the highest present against ``stored(seq) -> hash`` (the trail as
-        the database holds it); then remove the lower ones. The checkpoint written, or None.
-        ``IntegrityError`` (nothing written or removed) if the highest present does not match."""
+        """Write the checkpoint of ``entry`` unless one at or above it exists, after checking the
+        highest present against the trail as the database holds it (``entry.prev_hash`` for the
+        entry before it, else ``stored(seq) -> hash``); once :data:`_KEEP` are present, remove
+        the lower ones. The checkpoint written, or None. ``IntegrityError`` (nothing written or
+        removed) if the highest present does not match the trail."""
+        seq = entry.seq
         for _ in range(_TRIES):
             present = self._present(chain)
             top = max(present, default=0)
@@ -172,29 +177,45 @@ class AuditAnchor:
                 return None  # a concurrent writer anchored this entry, or a later one
             if top:
                 try:
-                    found = self._check(present[top], self.backend.read(present[top]))
+                    held = self._held(present[top])
                 except NotFoundError:
                     continue  # removed by a writer that anchored a later entry: look again
-                if found.checkpoint is None or stored(top) != found.checkpoint.hash:
+                trail = entry.prev_hash if top == seq - 1 else stored(top)
+                if held is None or held != trail:
                     raise IntegrityError(
                         f"the audit checkpoint {present[top]} does not match the trail, so it is "
                         "kept and not superseded; run `keel audit verify`"
                     )
-            checkpoint = self._sign(chain, seq, hash)
-            self.backend.write(checkpoint_key(chain, seq), [checkpoint.to_bytes()])
-            for lower, key in present.items():
-                if lower < seq:
-                    self.backend.delete(key)
+            checkpoint = self._sign(chain, seq, entry.hash)
+            key = checkpoint_key(chain, seq)
+            data = checkpoint.to_bytes()
+            self.backend.write(key, [data])
+            self._mine = (key, data)
+            if len(present) + 1 > _KEEP:
+                for lower in present.values():
+                    self.backend.delete(lower)
             return checkpoint
         return None  # checkpoints kept changing under us: concurrent writers are anchoring
 
+    def _held(self, key: str) -> str | None:
+        """The entry hash the checkpoint under ``key`` records, None if it is not a valid one.
+        The one this anchor wrote last is recognised by its bytes (no signature check)."""
+        data = self.backend.read(key)
+        if self._mine == (key, data):
+            return Checkpoint.parse(data).hash
+        found = self._check(key, data)
+        return None if found.checkpoint is None else found.checkpoint.hash
+
     def _sign(self, chain: str, seq: int, hash: str) -> Checkpoint:
-        key_id = self.keys.key_id()
-        unsigned = Checkpoint(chain, seq, hash, iso_utc(self._clock()), key_id, "")
-        signature, signer = self.keys.sign(unsigned.digest())
-        if signer != key_id:
-            raise KeelError("the signing key changed while a checkpoint was signed; try again")
-        return Checkpoint(chain, seq, hash, unsigned.at, key_id, signature)
+        for _ in range(2):  # the key id is cached; a key replaced meanwhile is signed with again
+            if self._key_id is None:
+                self._key_id = self.keys.key_id()
+            unsigned = Checkpoint(chain, seq, hash, iso_utc(self._clock()), self._key_id, "")
+            signature, signer = self.keys.sign(unsigned.digest())
+            if signer == unsigned.key_id:
+                return replace(unsigned, signature=signature)
+            self._key_id = None
+        raise KeelError("the signing key changed while a checkpoint was signed; try again")
 
     def _present(self, chain: str) -> dict[int, str]:
         folder = _folder(chain)

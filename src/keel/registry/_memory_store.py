@@ -84,7 +84,7 @@ class MemoryStore:
             return
         chain = self._stored_hash(1)
         if chain is not None:
-            self.anchor.record(chain, entry.seq, entry.hash, self._stored_hash)
+            self.anchor.record(chain, entry, self._stored_hash)
 
     def _stored_hash(self, seq: int) -> str | None:
         with self._lock:

@@ -359,7 +359,7 @@ class Registry:
             raise UserError("the audit trail is empty: there is nothing to anchor yet")
         head = entries[-1]
         hashes = {entry.seq: entry.hash for entry in entries}
-        anchor.advance(entries[0].hash, head.seq, head.hash, hashes.get)
+        anchor.advance(entries[0].hash, head, hashes.get)
         return self.audit_checkpoint() or head.seq
 
     def resign(self, names: Sequence[str] = ()) -> list[VersionRecord]:

@@ -270,7 +270,7 @@ class SqlStore:
         if chain is None:  # entry 1 is gone: `keel audit verify` says so
             return
         self._chain = chain
-        self.anchor.record(chain, entry.seq, entry.hash, self._stored_hash)
+        self.anchor.record(chain, entry, self._stored_hash)
 
     def _stored_hash(self, seq: int) -> str | None:
         query = select(t.audit.c.hash).where(t.audit.c.seq == seq)
