@@ -170,6 +170,26 @@ def test_texts_without_words_stream_to_the_in_memory_result(tmp_path, ext, shing
     assert found["empty_texts"].count > 0 and found["empty_texts"].severity == "warn"
 
 
+@pytest.mark.parametrize("ext", ["csv", "parquet"])
+def test_whitespace_only_categories_stream_to_the_in_memory_result(tmp_path, ext):
+    """A category of spaces only is a value like any other (equal to other spaces-only cells
+    after normalising, never to a gap), in memory and streamed."""
+    frame = _table()
+    frame.loc[::7, "city"] = " "
+    frame.loc[3::7, "city"] = "   "
+    frame.loc[40:44] = frame.loc[30:34].to_numpy()  # row 31's city is "   "
+    frame.loc[41, "city"] = "  "  # a copy of row 31 up to the number of spaces
+    memory, want, got, _ = _both(tmp_path, TABLE_SPEC, frame, "table", ext)
+    assert got.dedup.to_lineage() == memory.dedup.to_lineage()
+    assert set(range(40, 45)) <= set(memory.dedup.removed.tolist())
+    expected = want.to_dict()
+    expected["findings"] = [f for f in expected["findings"] if f["check"] != "near_duplicates"]
+    expected["warnings"] = len(expected["findings"])
+    expected["measured"].pop("near_duplicate_rows")
+    assert got.check.to_dict() == expected
+    assert {" ", "   "} <= set(memory.dataset.features["city"])
+
+
 def test_near_dedup_of_table_rows_is_refused_in_one_line(tmp_path):
     _save(_table(), tmp_path / "table.csv")
     spec = TABLE_SPEC.format(ext="csv").replace("exact = true", "exact = true\nnear = true")
