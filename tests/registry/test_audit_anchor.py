@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -160,12 +161,18 @@ def _renamed(obj: dict) -> tuple[dict, int]:
         ("signed by an untrusted key", "not in the trusted set"),
         ("stored under another entry's name", "records entry 4 of another trail or place"),
         ("not JSON", "is not JSON"),
+        ("far too large", "far more than a checkpoint"),
+        ("a FIFO", "is a FIFO"),
     ],
 )
 def test_a_forged_checkpoint_is_an_integrity_failure(home: Path, how: str, expected: str) -> None:
+    forged = checkpoints(home)[-1].parent / f"{9:012d}.json"
     if how == "not JSON":
-        folder = checkpoints(home)[-1].parent
-        (folder / f"{9:012d}.json").write_bytes(b"\x00garbage")
+        forged.write_bytes(b"\x00garbage")
+    elif how == "far too large":
+        forged.write_bytes(b" " * 10_000_000)
+    elif how == "a FIFO":
+        os.mkfifo(forged)  # read as a file it would block `audit verify` forever
     else:
         mutate = {
             "unsigned": _unsigned,

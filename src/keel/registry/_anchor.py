@@ -57,6 +57,7 @@ _CHAIN_ID = 32  # hex characters of entry 1's hash that name a trail's folder
 _NAME = re.compile(r"([0-9]{12})\.json")
 _TRIES = 5  # a checkpoint removed by a concurrent writer between listing and reading: look again
 _KEEP = 8  # checkpoints of one trail kept before the lower ones are removed (fewer deletes)
+_MAX_BYTES = 4096  # a checkpoint is about 400 bytes; anything far larger is not one
 _FIELDS = {"format", "chain", "seq", "hash", "at", "key_id", "signature"}
 log = logging.getLogger("keel.registry")
 
@@ -200,7 +201,7 @@ class AuditAnchor:
     def _held(self, key: str) -> str | None:
         """The entry hash the checkpoint under ``key`` records, None if it is not a valid one.
         The one this anchor wrote last is recognised by its bytes (no signature check)."""
-        data = self.backend.read(key)
+        data = self._read(key)
         if self._mine == (key, data):
             return Checkpoint.parse(data).hash
         found = self._check(key, data)
@@ -232,10 +233,13 @@ class AuditAnchor:
         """Every file in the checkpoint folders, each parsed and its signature checked against
         the trusted keys. Read this BEFORE the database snapshot it is compared with."""
         for _ in range(_TRIES):
-            stored: list[tuple[str, bytes]] = []
+            stored: list[tuple[str, bytes | IntegrityError]] = []
             try:
                 for key in self.backend.keys(f"{PREFIX}/"):
-                    stored.append((key, self.backend.read(key)))
+                    try:
+                        stored.append((key, self._read(key)))
+                    except IntegrityError as err:  # not a regular file, or far too large
+                        stored.append((key, err))
             except NotFoundError:
                 continue  # removed by a writer that anchored a later entry: look again
             return [self._check(key, data) for key, data in stored]
@@ -244,8 +248,18 @@ class AuditAnchor:
             "run `keel audit verify` again"
         )
 
-    def _check(self, key: str, data: bytes) -> Found:
+    def _read(self, key: str) -> bytes:
+        """The bytes under ``key``, refused beyond :data:`_MAX_BYTES` (a checkpoint is small)."""
+        with self.backend.open(key) as handle:
+            data = handle.read(_MAX_BYTES + 1)
+        if len(data) > _MAX_BYTES:
+            raise IntegrityError(f"holds over {_MAX_BYTES} bytes, far more than a checkpoint")
+        return data
+
+    def _check(self, key: str, data: bytes | IntegrityError) -> Found:
         try:
+            if isinstance(data, IntegrityError):
+                raise data
             checkpoint = Checkpoint.parse(data)
             if checkpoint_key(checkpoint.chain, checkpoint.seq) != key:
                 raise IntegrityError(f"records entry {checkpoint.seq} of another trail or place")

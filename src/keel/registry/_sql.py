@@ -355,9 +355,9 @@ class SqlStore:
         name, number = record.name, record.version
 
         def work(connection: Connection) -> VersionRecord:
-            head = self._lock_head(connection)
             model = select(t.models.c.name).where(t.models.c.name == name)
-            connection.execute(model.with_for_update())
+            connection.execute(model.with_for_update())  # the model, then the head: as registering
+            head = self._lock_head(connection)
             query = select(t.versions).where(
                 t.versions.c.name == name, t.versions.c.version.in_([number - 1, number])
             )
