@@ -5,9 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import shutil
-import tempfile
-from pathlib import Path
+import socket
 from typing import Any
 
 import typer
@@ -77,9 +75,16 @@ def serve(
     threads: int | None = typer.Option(
         None, min=1, help="torch threads per worker (default: cores / workers)"
     ),
+    registry_timeout_s: float = typer.Option(
+        10.0, min=0.1, help="seconds a registry call (key check, promote) may take; then 503"
+    ),
+    load_timeout_s: float = typer.Option(
+        120.0, min=0.1, help="seconds loading a version may take; then the old one stays"
+    ),
 ) -> None:
     """Serve verified models: Open Inference Protocol (v2), raw records (v1), /metrics, /docs."""
     from keel.serve._app import CONFIG_ENV, configure_logging
+    from keel.serve._process import PARENT_ENV, bind, shared_folder, sweep_stale
     from keel.serve._server import ServerOptions
 
     def prepare() -> tuple[ServerOptions, list[str]]:
@@ -107,11 +112,15 @@ def serve(
             burst=burst, max_body_bytes=max_body_bytes, watch_s=watch_s,
             predictions_dir=predictions, access_log=access_log,
             threads=threads or max(1, (os.cpu_count() or 1) // workers),
+            registry_timeout_s=registry_timeout_s, load_timeout_s=load_timeout_s,
         )  # fmt: skip
         return options, lines
 
     options, lines = _guard(prepare)
+    listener = _guard(lambda: bind(host, port))  # a port in use: one line, exit 2
+    port = listener.getsockname()[1]
     os.environ[CONFIG_ENV] = json.dumps(options.to_json())
+    os.environ[PARENT_ENV] = str(os.getpid())  # the workers die with this process
     configure_logging(access_log)
     auth = "API keys" if options.auth else "[yellow]OFF (--no-auth, loopback only)[/]"
     for line in lines:
@@ -120,37 +129,49 @@ def serve(
         f"serving on http://{host}:{port} ({server}, {workers} worker(s)); auth: {auth}; "
         "docs at /docs"
     )
-    if workers > 1:  # workers share a folder: /metrics and rate limits cover the whole server
-        from keel.serve._metrics import MULTIPROCESS_ENV
-        from keel.serve._shared_limits import SHARED_ENV, create_table
+    sweep_stale()  # the shared folders of servers that were killed
+    if workers == 1:
+        _run(server, listener, workers)
+        return
+    from keel.serve._metrics import MULTIPROCESS_ENV
+    from keel.serve._shared_limits import SHARED_ENV, create_table
 
-        shared = Path(tempfile.mkdtemp(prefix="keel-serve-"))
-        try:
-            (shared / "metrics").mkdir()
-            create_table(shared)
-            os.environ[MULTIPROCESS_ENV] = str(shared / "metrics")
-            os.environ[SHARED_ENV] = str(shared)
-            _run(server, host, port, workers)
-        finally:
-            shutil.rmtree(shared, ignore_errors=True)
-    else:
-        _run(server, host, port, workers)
+    with shared_folder() as shared:  # /metrics and rate limits cover every worker
+        (shared / "metrics").mkdir()
+        create_table(shared)
+        os.environ[MULTIPROCESS_ENV] = str(shared / "metrics")
+        os.environ[SHARED_ENV] = str(shared)
+        _run(server, listener, workers)
 
 
-def _run(server: str, host: str, port: int, workers: int) -> None:
+_APP = "keel.serve._process:worker_app"
+
+
+def _run(server: str, listener: socket.socket, workers: int) -> None:
+    """Serve on ``listener`` (bound by this process) with ``workers`` processes."""
     if server == "granian":
         from granian import Granian
         from granian.constants import Interfaces
 
+        from keel.serve._http import granian_http1
+
+        host, port = listener.getsockname()[:2]
+        listener.close()  # granian binds the address itself
         Granian(
-            "keel.serve._app:app_from_env", address=host, port=port, interface=Interfaces.ASGI,
-            workers=workers, factory=True, log_access=False,
+            _APP, address=host, port=port, interface=Interfaces.ASGI, workers=workers,
+            factory=True, log_access=False, http1_settings=granian_http1(),
         ).serve()  # fmt: skip
         return
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
-    uvicorn.run(
-        "keel.serve._app:app_from_env", factory=True, host=host, port=port, workers=workers,
-        log_level="warning", access_log=False, loop="uvloop", http="httptools", proxy_headers=False,
-        timeout_graceful_shutdown=15,
+    from keel.serve._http import BoundedHttpTools
+
+    config = uvicorn.Config(
+        _APP, factory=True, workers=workers, log_level="warning", access_log=False,
+        loop="uvloop", http=BoundedHttpTools, proxy_headers=False, timeout_graceful_shutdown=15,
     )  # fmt: skip
+    if workers > 1:
+        Multiprocess(config, sockets=[listener]).run()
+    else:
+        uvicorn.Server(config).run(sockets=[listener])

@@ -1,15 +1,20 @@
 """The state of one server process: its registry, served models, keys, limits, metrics and log.
 
-Every registry call (key checks, loads, promotions) runs on one dedicated thread, so the event
-loop never blocks on the metadata store and the store's connections stay on one thread. Models
-served by stage (``digits@production``) follow the registry: a promotion or rollback made
-anywhere (this server's routes or ``keel promote``) is picked up within ``watch_s`` seconds.
+Registry work runs off the event loop on two lanes (:mod:`keel.serve._lane`), each a daemon
+thread with a deadline per call: metadata-store calls (key checks, resolving references,
+promotions, keys) within ``registry_timeout_s``, loading and verifying a version within
+``load_timeout_s``, so a slow load never holds up a key check. A call past its deadline fails its
+request with 503 (``Retry-After``) and the server reports not ready until the registry answers
+again, while the versions already loaded keep answering. Models served by stage
+(``digits@production``) follow the registry: a promotion or rollback made anywhere (this server's
+routes or ``keel promote``) is picked up within ``watch_s`` seconds; while following fails, the
+reason is logged once (and once when it clears) and the watcher backs off up to
+:data:`MAX_WATCH_BACKOFF_S`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import gc
 import logging
@@ -19,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from keel.errors import NotFoundError, UserError
+from keel.errors import KeelError, NotFoundError, UserError
 from keel.registry._apikeys import check_api_key
 from keel.registry.types import ApiKeyRecord
 from keel.serve._guard import Caller, KeyCache, TokenBuckets, presented_key
+from keel.serve._lane import Lane, Unavailable
 from keel.serve._metrics import Metrics, worker_exit
 from keel.serve._served import LoadedVersion, ServedModel, load_version
 from keel.serve._shared_limits import SHARED_ENV, TABLE, SharedTokenBuckets
@@ -31,6 +37,8 @@ __all__ = ["Server", "ServerOptions"]
 
 log = logging.getLogger("keel.serve")
 T = TypeVar("T")
+MAX_WATCH_BACKOFF_S = 30.0  # the watcher's longest pause while following the registry fails
+STOP_STEP_S = 10.0  # at shutdown, the longest wait for each model's queue and each log
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,8 @@ class ServerOptions:
     predictions_dir: str | None = None  # where the prediction log goes (None: off)
     access_log: bool = True
     threads: int | None = None  # torch threads per process (None: torch's default)
+    registry_timeout_s: float = 10.0  # a metadata-store call (key check, resolve, promote)
+    load_timeout_s: float = 120.0  # loading and verifying one version
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "refs": list(self.refs)}
@@ -66,7 +76,8 @@ class Server:
             raise UserError("name at least one model to serve, e.g. `keel serve digits@production`")
         self.options = options
         self._open_registry = open_registry
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="keel-registry")
+        self._store = Lane("keel-registry")
+        self._loads = Lane("keel-load")
         self.registry: Any = None
         self.models: dict[str, list[ServedModel]] = {}
         self.metrics = Metrics()
@@ -82,8 +93,23 @@ class Server:
     # -- the registry thread ---------------------------------------------------------------------
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` on the registry thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        """Run ``fn(*args)`` on the registry thread; :class:`Unavailable` (503) past
+        ``registry_timeout_s``, or when the metadata database itself fails (locked, gone)."""
+        try:
+            return await self._store.run(self.options.registry_timeout_s, fn, *args)
+        except KeelError as err:
+            if _database_failed(err):
+                raise Unavailable(f"{err}; retry later") from err
+            raise
+
+    async def load(self, ref: str) -> LoadedVersion:
+        """Resolve, verify and build ``ref`` on the load thread, within ``load_timeout_s``."""
+        return await self._loads.run(self.options.load_timeout_s, self._load, ref)
+
+    @property
+    def degraded(self) -> bool:
+        """True while a registry call has overrun its deadline and none has answered since."""
+        return self._store.stalled or self._loads.stalled
 
     async def _check_key(self, key: str) -> ApiKeyRecord:
         return await self.call(lambda: check_api_key(self.registry.store, key))
@@ -116,9 +142,9 @@ class Server:
             import torch
 
             torch.set_num_threads(self.options.threads)
-        self.registry = await self.call(self._open_registry)
+        self.registry = await self._store.run(self.options.load_timeout_s, self._open_registry)
         for ref in self.options.refs:
-            loaded = await self.call(self._load, ref)
+            loaded = await self.load(ref)
             served = ServedModel(ref, loaded)
             await served.start()
             self.models.setdefault(served.name, []).append(served)
@@ -143,18 +169,24 @@ class Server:
         self.started = True
 
     async def stop(self) -> None:
+        """Stop following, drain every model's queue, close the logs and the registry; each
+        step is bounded, so a stuck registry call cannot hold up the exit."""
         self.started = False
         if self._watch is not None:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
         for served in self.served():
-            await served.stop()
+            await _bounded(served.stop(), f"draining {served.ref}")
         for plog in self.logs.values():
-            await asyncio.to_thread(plog.close)
+            await _bounded(asyncio.to_thread(plog.close, STOP_STEP_S), "closing the prediction log")
         if self.registry is not None:
-            await self.call(self.registry.close)
-        self._pool.shutdown(wait=False)
+            with contextlib.suppress(Unavailable):
+                await self._store.run(
+                    min(2.0, self.options.registry_timeout_s), self.registry.close
+                )
+        self._store.close()
+        self._loads.close()
         worker_exit()
 
     def _open_logs(self, folder: Path) -> None:
@@ -189,7 +221,18 @@ class Server:
 
     @property
     def ready(self) -> bool:
-        return self.started and all(s.current.batcher.ready for s in self.served())
+        """Started, every model accepting requests, and the registry answering in time."""
+        return (
+            self.started
+            and not self.degraded
+            and all(s.current.batcher.ready for s in self.served())
+        )
+
+    @property
+    def not_ready_reason(self) -> str:
+        if self.started and self.degraded:
+            return "not ready: the registry is not answering in time (loaded models still answer)"
+        return "not ready: models are loading or the server is stopping"
 
     def _published(self, served: ServedModel) -> None:
         self.metrics.served_version.labels(served.name, served.ref).set(served.current.version)
@@ -208,7 +251,7 @@ class Server:
                 record = await self.call(self.registry.resolve, served.ref)
                 if record.version == before.version and record.manifest_digest == before.digest:
                     continue
-                loaded = await self.call(self._load, served.ref)
+                loaded = await self.load(served.ref)
                 if await served.swap(loaded):
                     self.metrics.swaps.labels(served.name).inc()
                     self._published(served)
@@ -222,14 +265,27 @@ class Server:
             return changes
 
     async def _follow(self) -> None:
+        """Refresh every ``watch_s``; a failure is logged once (and once when it clears), and
+        the pause doubles while it lasts, up to :data:`MAX_WATCH_BACKOFF_S`."""
+        failing: str | None = None
+        pause = self.options.watch_s
         while True:
-            await asyncio.sleep(self.options.watch_s)
+            await asyncio.sleep(pause)
             try:
                 await self.refresh()
             except asyncio.CancelledError:
                 raise
-            except Exception as err:  # keep serving what is loaded; say why once per failure
-                log.warning("following the registry failed: %s", " ".join(str(err).split()))
+            except Exception as err:  # keep serving what is loaded
+                reason = " ".join(str(err).split())
+                if reason != failing:
+                    log.warning("following the registry failed: %s", reason)
+                    failing = reason
+                pause = max(self.options.watch_s, min(pause * 2, MAX_WATCH_BACKOFF_S))
+                continue
+            if failing is not None:
+                log.info("following the registry works again")
+                failing = None
+            pause = self.options.watch_s
 
     # -- callers ---------------------------------------------------------------------------------
 
@@ -249,3 +305,23 @@ class Server:
 
         r = self.registry
         return Registry(r.store, r.content, r.keys, actor=caller.actor)
+
+
+async def _bounded(work: Any, what: str) -> None:
+    """Await ``work`` for at most :data:`STOP_STEP_S` seconds (at shutdown); log if it overran."""
+    try:
+        await asyncio.wait_for(work, STOP_STEP_S)
+    except TimeoutError:
+        log.warning("shutting down: %s took over %g s; going on", what, STOP_STEP_S)
+
+
+def _database_failed(err: BaseException) -> bool:
+    """True when ``err`` was caused by the metadata database failing (not by the request)."""
+    from sqlalchemy.exc import DBAPIError
+
+    cause = err.__cause__
+    while cause is not None:
+        if isinstance(cause, DBAPIError):
+            return True
+        cause = cause.__cause__
+    return False
