@@ -149,9 +149,7 @@ def create_app(server: Server) -> FastAPI:
     async def ready() -> Response:
         if server.ready:
             return _json({"ready": True})
-        return _error(
-            "not ready: models are loading or the server is stopping", 503, {"Retry-After": "1"}
-        )
+        return _error(server.not_ready_reason, 503, {"Retry-After": "1"})
 
     # -- v2 metadata ------------------------------------------------------------------------------
 
@@ -180,7 +178,7 @@ def create_app(server: Server) -> FastAPI:
     async def v2_ready(request: Request, name: str, version: str | None) -> Response:
         await reader(request, "model readiness")
         m = server.model(name, version)
-        if m.batcher.ready:
+        if m.batcher.ready and not server.degraded:
             return _json({"name": m.name, "ready": True})
         return _error(f"model {m.name} is not ready", 503, {"Retry-After": "1"})
 
