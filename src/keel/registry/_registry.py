@@ -281,7 +281,7 @@ class Registry:
         manifest = Manifest.from_bytes(body)
         if manifest.name != record.name:
             raise IntegrityError(
-                f"{record.name}:{record.version}: {MANIFEST_NAME} names model {manifest.name!r}; "
+                f"{_ref(record)}: {MANIFEST_NAME} names model {manifest.name!r}; "
                 "the registry row and its manifest disagree"
             )
         return manifest
