@@ -57,10 +57,12 @@ def _blocks(features: pd.DataFrame, schema: Schema, cfg: DataConfig) -> list[Blo
         return [ImageBlock.fit(features, images, schema.image_shape, cfg)]
     if texts:
         if len(texts) > 1 or tabular:
-            other = (texts[1:] + tabular)[0]
+            others = texts[1:] + tabular
             raise DataError(
-                f"a text column ({texts[0]!r}) together with other columns (e.g. {other!r}) is "
-                f'not supported yet; set [data.columns] {other} = "ignore" to keep one text column'
+                f"a text column ({texts[0]!r}) together with {len(others)} other column"
+                f"{'s' if len(others) > 1 else ''} (e.g. {others[0]!r}) is not supported yet; "
+                f'set [data.columns] {texts[0]} = "ignore" (or "categorical") to train on the '
+                'others, or set each of the others to "ignore" to train on the text alone'
             )
         return [TextBlock.fit(features, texts[0], cfg)]
     blocks: list[Block] = []
