@@ -304,11 +304,15 @@ def stop_children() -> None:
             proc.kill()
 
 
-def run_case(case: Case, work: Path, *, epochs: int, timeout: float, home: Path) -> Row:
+def run_case(
+    case: Case, work: Path, *, epochs: int, timeout: float, home: Path, jobs: int = 1
+) -> Row:
     """Write the spec, run ``keel run`` on it as a subprocess, judge what came back."""
     folder = work / slug(case.name)
     spec, frame = write_spec(case, folder, epochs)
     env = {**os.environ, "KEEL_HOME": str(home), "COLUMNS": "200"}
+    if jobs > 1:  # a fair share of the cores: oversubscribed torch threads spin and crawl
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
     command = [sys.executable, "-m", "keel", "run", str(spec), "--json", "--quiet"]
     started = time.perf_counter()
     returncode, stdout, stderr = run_keel(command, timeout=timeout, env=env, cwd=folder)
@@ -350,9 +354,8 @@ def sweep(
     _STOPPING.clear()
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        futures = [
-            pool.submit(run_case, c, work, epochs=epochs, timeout=timeout, home=home) for c in cases
-        ]
+        options = {"epochs": epochs, "timeout": timeout, "home": home, "jobs": jobs}
+        futures = [pool.submit(run_case, c, work, **options) for c in cases]
         for future in as_completed(futures):
             row = future.result()
             rows[row.name] = row
