@@ -128,8 +128,9 @@ def _setup_key(w: World, name: str) -> None:
     _, key_id, key_hash = new_api_key("reader")
     with w.registry() as r:
         r.store.create_api_key(
-            key_id=key_id, key_hash=key_hash, role="reader", name=name, actor="tester"
-        )
+            key_id=key_id, key_hash=key_hash, role="reader", name=name, actor="tester",
+            sign=r.keys.sign,
+        )  # fmt: skip
 
 
 def _key_id(w: World, name: str) -> str:

@@ -5,6 +5,7 @@ registry with sqlite3, write into the artifact folder, and run the real `keel` c
     sql(home, "UPDATE …", *params)          one statement in its own transaction, as sqlite3 runs it
     cli(home, "verify", "digits:4")         `python -m keel …` with KEEL_HOME=home
     serve_outcome(home, "digits:4")         `keel serve`: its exit code, or "ready" if it served
+    serving(home, log, "digits:1")          `keel serve` running (with API keys): its URL
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +97,42 @@ def serve_outcome(home: Path, ref: str, wait: float = 60.0) -> tuple[int | str, 
                 pass
             time.sleep(0.2)
         return "hung", ""
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+@contextmanager
+def serving(home: Path, log: Path, *args: str, wait: float = 60.0) -> Iterator[str]:
+    """`keel serve ARGS` (API keys on) on a free loopback port, its output in ``log``; yields its
+    URL once ready, and stops it with SIGTERM (then SIGKILL) after."""
+    port = free_port()
+    env = {**os.environ, "KEEL_HOME": str(home), "COLUMNS": "300"}
+    for name in ("KEEL_REGISTRY_URL", "KEEL_ARTIFACTS"):
+        env.pop(name, None)
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "keel", "serve", *args, "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, env=env, text=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            assert process.poll() is None, f"keel serve exited:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"keel serve not ready:\n{log.read_text()}"
+            try:
+                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        yield url
     finally:
         if process.poll() is None:
             process.terminate()

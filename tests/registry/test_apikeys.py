@@ -17,18 +17,35 @@ from alembic import command
 from sqlalchemy import inspect, text
 
 from keel.errors import IntegrityError, UserError, exit_code, http_status
-from keel.registry import AuthError, MemoryStore, check_api_key, migrations, new_api_key
+from keel.registry import (
+    ApiKeyRecord,
+    AuthError,
+    MemoryBackend,
+    MemoryStore,
+    check_api_key,
+    migrations,
+    new_api_key,
+)
+from keel.registry._revocations import Revocations
 from keel.registry._schema import VERSION_TABLE
 from keel.registry._sql import SqlStore
-from tests.registry._signer import sign
+from tests.registry._signer import sign, store_keys
 
 KEY = re.compile(r"keel_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 
 
 def issue(store: MemoryStore | SqlStore, role: str = "reader") -> tuple[str, str]:
     key, key_id, key_hash = new_api_key(role)  # type: ignore[arg-type]
-    store.create_api_key(key_id=key_id, key_hash=key_hash, role=role, name="t", actor="root")
+    store.create_api_key(
+        key_id=key_id, key_hash=key_hash, role=role, name="t", actor="root", sign=sign
+    )
     return key, key_id
+
+
+def check(store: MemoryStore | SqlStore, presented: object) -> ApiKeyRecord:
+    """``check_api_key`` against the test signing key, with no revocation stored."""
+    revocations = Revocations(MemoryBackend(), store_keys())
+    return check_api_key(store, presented, keys=store_keys(), revocations=revocations)  # type: ignore[arg-type]
 
 
 def test_a_new_key_has_the_documented_form_and_hash() -> None:
@@ -47,13 +64,13 @@ def test_a_key_for_an_unknown_role_is_refused() -> None:
 def test_a_created_key_checks_as_its_record() -> None:
     store = MemoryStore()
     key, key_id = issue(store, "admin")
-    record = check_api_key(store, key)
+    record = check(store, key)
     assert (record.key_id, record.role) == (key_id, "admin")
 
 
 def refusal(store: MemoryStore, presented: object) -> AuthError:
     with pytest.raises(AuthError) as caught:
-        check_api_key(store, presented)  # type: ignore[arg-type]
+        check(store, presented)
     return caught.value
 
 
@@ -92,7 +109,7 @@ def test_only_the_hash_is_stored(tmp_path: Path) -> None:
     store = SqlStore(f"sqlite:///{path}")
     try:
         key, key_id = issue(store)
-        assert check_api_key(store, key).key_id == key_id
+        assert check(store, key).key_id == key_id
     finally:
         store.close()
     secret = key[len(f"keel_{key_id}_") :]
@@ -130,7 +147,7 @@ def test_a_registry_at_revision_0001_upgrades_and_keeps_its_data(store_sql_url: 
         unsigned = [replace(r, statement=None) for r in before[0]]
         assert (*after, again.audit_entries()) == (unsigned, *before[1:])
         key, _ = issue(again)
-        assert check_api_key(again, key).role == "reader"
+        assert check(again, key).role == "reader"
         assert again.verify_audit() == []
     finally:
         again.close()

@@ -140,7 +140,13 @@ def test_a_move_to_a_missing_version_changes_nothing(store: Store) -> None:
         ({"manifest_digest": "abc"}, "manifest digest"),
         ({"created_by": " "}, "created_by"),
         ({"metrics": {"bad": object()}}, "metrics of digits"),
-        ({"name": "x" * 300}, "at most 200"),
+        ({"name": "x" * 300}, "bad model name"),
+        # a name no reference can name (`keel verify`, `keel.load`, serving) is refused too
+        ({"name": "digits\n"}, "bad model name"),
+        ({"name": "my model"}, "bad model name"),
+        ({"name": "3d"}, "bad model name"),
+        ({"name": "digits:1"}, "bad model name"),
+        ({"name": "a" * 65}, "bad model name"),
     ],
 )
 def test_bad_version_input_is_a_user_error(store: Store, change: dict, message: str) -> None:
@@ -341,7 +347,7 @@ def test_tampering_is_detected(store: Store, case: str) -> None:
 
 def make_key(store: Store, key_id: str, role: Any = "reader", name: str = "ci") -> Any:
     return store.create_api_key(
-        key_id=key_id, key_hash=digest(key_id), role=role, name=name, actor="root"
+        key_id=key_id, key_hash=digest(key_id), role=role, name=name, actor="root", sign=sign
     )
 
 
@@ -379,8 +385,9 @@ def test_api_key_mistakes_are_user_errors_and_change_nothing(store: Store) -> No
         make_key(store, "dddddddddddd", role="root")
     with pytest.raises(UserError, match="hash"):
         store.create_api_key(
-            key_id="eeeeeeeeeeee", key_hash="secret", role="reader", name="", actor="root"
-        )
+            key_id="eeeeeeeeeeee", key_hash="secret", role="reader", name="", actor="root",
+            sign=sign,
+        )  # fmt: skip
     with pytest.raises(UserError, match="written by the registry itself"):
         store.append_audit(actor="eve", action="key.revoke", target="key:x", details={})
     assert store.audit_entries() == before and len(store.list_api_keys()) == 1

@@ -109,7 +109,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
             key, key_id, key_hash = new_api_key("reader" if role == "revoked" else role)
             registry.store.create_api_key(
                 key_id=key_id, key_hash=key_hash, role="reader" if role == "revoked" else role,
-                name=role, actor="tests",
+                name=role, actor="tests", sign=registry.keys.sign,
             )  # fmt: skip
             if role == "revoked":
                 registry.store.revoke_api_key(key_id, actor="tests")

@@ -79,8 +79,9 @@ def _new_key(models: Models, role: str = "reader") -> str:
     key, key_id, key_hash = new_api_key(role)
     with open_registry(models.settings, create=False) as registry:
         registry.store.create_api_key(
-            key_id=key_id, key_hash=key_hash, role=role, name="late", actor="tests"
-        )
+            key_id=key_id, key_hash=key_hash, role=role, name="late", actor="tests",
+            sign=registry.keys.sign,
+        )  # fmt: skip
     return key
 
 

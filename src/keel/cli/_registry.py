@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from keel.cli._app import _guard, app, fail
+from keel.cli._app import _guard, app, err_console, fail
 
 models_app = typer.Typer(help="List and inspect registered models.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
@@ -285,15 +285,12 @@ def keys_create(
     name: str = typer.Option("", "--name", help="what the key is for"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Create an API key and print it ONCE: only its hash is stored."""
-    from keel.registry import new_api_key
+    """Create an API key and print it ONCE: only its hash is stored, with a statement of its
+    id, role and hash signed by the workspace key (needed: a key row without it is refused)."""
 
     def run() -> tuple[str, dict[str, Any]]:
-        key, key_id, key_hash = new_api_key(role)  # type: ignore[arg-type]
         with _registry() as registry:
-            record = registry.store.create_api_key(
-                key_id=key_id, key_hash=key_hash, role=role, name=name, actor=registry.actor
-            )
+            key, record = registry.create_api_key(role, name=name)
             return key, record.to_dict()
 
     key, info = _guard(run)
@@ -306,33 +303,45 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Every API key: id, name, role, created, revoked (never the key or its hash)."""
+    """Every API key: id, name, role, created, revoked, and whether the server accepts it (its
+    signed statement checked); never the key or its hash."""
 
     def run() -> list[dict[str, Any]]:
         with _registry() as registry:
-            return [record.to_dict() for record in registry.store.list_api_keys()]
+            rows = []
+            for record in registry.store.list_api_keys():
+                refusal = registry.api_key_refusal(record)
+                state = "live" if refusal is None else "revoked" if record.revoked else "refused"
+                problem = None if refusal is None or record.revoked else str(refusal)
+                rows.append({**record.to_dict(), "state": state, "problem": problem})
+            return rows
 
     rows = _guard(run)
     if as_json:
         _json(rows)
         return
-    table = Table("id", "name", "role", "created", "by", "revoked")
+    table = Table("id", "name", "role", "created", "by", "revoked", "state")
     for row in rows:
         revoked = "—" if row["revoked_at"] is None else f"[red]{row['revoked_at'][:19]}[/]"
+        state = "[red]refused[/]" if row["state"] == "refused" else row["state"]
         table.add_row(
             row["key_id"], escape(row["name"]) or "—", row["role"], row["created_at"][:19],
-            escape(row["created_by"]), revoked,
+            escape(row["created_by"]), revoked, state,
         )  # fmt: skip
     out.print(table)
+    for row in rows:
+        if row["problem"]:
+            err_console.print(f"[yellow]refused:[/] {escape(row['problem'])}", soft_wrap=True)
 
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Revoke an API key: it is refused from then on (the audit trail records who and when)."""
+    """Revoke an API key: it is refused from then on (the audit trail records who and when; a
+    signed revocation in the artifact store keeps it revoked if its row is edited back)."""
 
     def run() -> dict[str, Any]:
         with _registry() as registry:
-            return registry.store.revoke_api_key(key_id, actor=registry.actor).to_dict()
+            return registry.revoke_api_key(key_id).to_dict()
 
     info = _guard(run)
     if as_json:

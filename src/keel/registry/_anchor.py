@@ -46,6 +46,7 @@ from typing import Any
 
 from keel.errors import IntegrityError, KeelError, NotFoundError
 from keel.registry._audit import canonical_json, iso_utc
+from keel.registry._backends import read_bounded
 from keel.registry._signing import KeyStore
 from keel.registry.types import AuditEntry, BlobBackend
 
@@ -250,11 +251,7 @@ class AuditAnchor:
 
     def _read(self, key: str) -> bytes:
         """The bytes under ``key``, refused beyond :data:`_MAX_BYTES` (a checkpoint is small)."""
-        with self.backend.open(key) as handle:
-            data = handle.read(_MAX_BYTES + 1)
-        if len(data) > _MAX_BYTES:
-            raise IntegrityError(f"holds over {_MAX_BYTES} bytes, far more than a checkpoint")
-        return data
+        return read_bounded(self.backend, key, _MAX_BYTES, "a checkpoint")
 
     def _check(self, key: str, data: bytes | IntegrityError) -> Found:
         try:

@@ -24,8 +24,9 @@ from typing import Any, BinaryIO
 
 from keel._io import NotRegularFile, open_regular
 from keel.errors import IntegrityError, NotFoundError, UserError
+from keel.registry.types import BlobBackend
 
-__all__ = ["FsspecBackend", "LocalBackend", "MemoryBackend", "backend_for"]
+__all__ = ["FsspecBackend", "LocalBackend", "MemoryBackend", "backend_for", "read_bounded"]
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 # filesystems on which fs.mv is a real rename (atomic); anywhere else a write is one whole upload
@@ -46,6 +47,17 @@ def check_key(key: str) -> str:
             "segments or segments starting with '.' (e.g. 'sha256/ab/<digest>')"
         )
     return key
+
+
+def read_bounded(backend: BlobBackend, key: str, limit: int, what: str) -> bytes:
+    """The bytes under ``key`` of ``backend``, opened through its
+    regular-file open and read at most ``limit`` bytes; ``IntegrityError`` if it holds more (a
+    small record, a checkpoint or a revocation, never does), ``NotFoundError`` if absent."""
+    with backend.open(key) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise IntegrityError(f"holds over {limit} bytes, far more than {what}")
+    return bytes(data)
 
 
 def _temp_name(name: str) -> str:

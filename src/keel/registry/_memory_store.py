@@ -34,6 +34,7 @@ from keel.registry._audit import (
     verify_audit,
     version_target,
 )
+from keel.registry._key_statement import signed_key
 from keel.registry._refs import check_version
 from keel.registry._statement import VersionStatement
 from keel.registry.types import AliasEvent, ApiKeyRecord, AuditEntry, Role, Signer, VersionRecord
@@ -248,14 +249,14 @@ class MemoryStore:
     # -- API keys ------------------------------------------------------------------------------
 
     def create_api_key(
-        self, *, key_id: str, key_hash: str, role: Role, name: str, actor: str
+        self, *, key_id: str, key_hash: str, role: Role, name: str, actor: str, sign: Signer
     ) -> ApiKeyRecord:
         checks.check_api_key_args(key_id, key_hash, role, name, actor)
         with self._lock:
             if key_id in self._keys:
                 raise UserError(f"API key id {key_id!r} is taken: create the key again")
             at = self._now()
-            record = ApiKeyRecord(key_id, name, role, key_hash, at, actor)
+            record = signed_key(ApiKeyRecord(key_id, name, role, key_hash, at, actor), sign)
             entry = next_entry(
                 *self._head,
                 at=at,

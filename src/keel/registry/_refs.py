@@ -12,7 +12,15 @@ from dataclasses import dataclass
 
 from keel.errors import UserError
 
-__all__ = ["MAX_VERSION", "STAGE_PATTERN", "Ref", "check_stage", "check_version", "parse_ref"]
+__all__ = [
+    "MAX_VERSION",
+    "STAGE_PATTERN",
+    "Ref",
+    "check_model_name",
+    "check_stage",
+    "check_version",
+    "parse_ref",
+]
 
 MAX_VERSION = (
     2**31 - 1
@@ -37,11 +45,7 @@ class Ref:
     stage: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not NAME_PATTERN.fullmatch(self.name):
-            raise UserError(
-                f"bad model name {_show(self.name)}: use a letter, then up to 63 letters, "
-                "digits, '_', '.' or '-' (e.g. digits)"
-            )
+        check_model_name(self.name)
         if self.version is not None and self.stage is not None:
             raise UserError(f"a reference names a version or a stage, not both: {self.name}")
         if self.version is not None:
@@ -102,6 +106,17 @@ def _bad_ref_version(text: str) -> UserError:
         f"bad model reference {_show(text)}: its version number must be a whole number from 1 "
         f"to {MAX_VERSION} (e.g. digits:3)"
     )
+
+
+def check_model_name(name: str) -> str:
+    """``name`` if a reference can name it (what ``register`` accepts); else a one-line
+    ``UserError``."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise UserError(
+            f"bad model name {_show(name)}: use a letter, then up to 63 letters, "
+            "digits, '_', '.' or '-' (e.g. digits)"
+        )
+    return name
 
 
 def check_stage(stage: str) -> str:

@@ -10,7 +10,9 @@ statement from the row it resolved and the row before it, and refuses a row that
 or whose statement is not signed by a trusted key. A version an older keel signed (its manifest
 digest only) is refused until ``resign`` signs a statement for it. The audit trail is anchored
 by signed checkpoints in the content store's backend (``_anchor.py``), which the registry attaches
-to its store.
+to its store. API keys are made, revoked and checked here too (``_apikeys.py``): each key row is
+bound by a signed key statement, and a revocation is signed into the same backend before its row
+is marked, so neither an inserted row nor an un-revoked one passes a key check.
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from keel.errors import IntegrityError, NotFoundError, UserError
+from keel.registry import _apikeys
 from keel.registry._anchor import AuditAnchor
 from keel.registry._content import ContentStore
 from keel.registry._manifest import FileEntry, Manifest
-from keel.registry._refs import Ref, check_stage, parse_ref
+from keel.registry._refs import Ref, check_model_name, check_stage, parse_ref
+from keel.registry._revocations import Revocations
 from keel.registry._signing import KeyStore
 from keel.registry._statement import VersionStatement, statement_problems
-from keel.registry.types import AliasEvent, MetadataStore, VersionRecord
+from keel.registry.types import AliasEvent, ApiKeyRecord, MetadataStore, Role, VersionRecord
 
 if TYPE_CHECKING:
     from keel.predictor import Predictor
@@ -72,7 +76,8 @@ class ModelVersion:
 class Registry:
     """Register, find, verify, load, promote and roll back model versions.
 
-    A store without an audit anchor gets one in ``content``'s backend, signed with ``keys``.
+    A store without an audit anchor gets one in ``content``'s backend, signed with ``keys``;
+    API key revocations are signed into the same backend.
     """
 
     def __init__(self, store: MetadataStore, content: ContentStore, keys: KeyStore, *, actor: str):
@@ -80,6 +85,7 @@ class Registry:
         self.content = content
         self.keys = keys
         self.actor = actor
+        self.revocations = Revocations(content.backend, keys)
         if store.anchor is None:
             store.anchor = AuditAnchor(content.backend, keys)
 
@@ -102,6 +108,7 @@ class Registry:
         Order is what makes a killed registration harmless: until the metadata transaction commits
         nothing is visible, and once it commits every byte it names is already stored.
         """
+        check_model_name(name)  # before any byte is stored: a name no reference can name
         kinds = kinds or {}
         entries = [
             FileEntry(
@@ -340,8 +347,11 @@ class Registry:
         return self.store.list_aliases(name)
 
     def audit_problems(self) -> list[str]:
-        """Empty when the audit trail is intact and anchored; else one line per problem found."""
-        return self.store.verify_audit()
+        """Empty when the audit trail is intact and anchored and every signed API key
+        revocation matches its row; else one line per problem found."""
+        problems = self.store.verify_audit()
+        rows = {record.key_id: record for record in self.store.list_api_keys()}
+        return problems + self.revocations.problems(rows)
 
     def audit_checkpoint(self) -> int | None:
         """The newest audit entry a valid signed checkpoint records (None without one)."""
@@ -396,6 +406,26 @@ class Registry:
                 self.keys.verify(record.manifest_digest, record.signature, record.key_id)
                 self._read_manifest(record)
         return [self.store.resign_version(r, sign=self.keys.sign, actor=self.actor) for r in old]
+
+    # -- API keys ------------------------------------------------------------------------------
+    def create_api_key(self, role: Role, *, name: str = "") -> tuple[str, ApiKeyRecord]:
+        """A new API key for ``role`` with its key statement signed by this workspace's key;
+        ``(key, record)``. Show ``key`` once: only its hash is stored."""
+        return _apikeys.create_api_key(self.store, self.keys, role, name=name, actor=self.actor)
+
+    def revoke_api_key(self, key_id: str) -> ApiKeyRecord:
+        """Revoke ``key_id``: a signed revocation in the artifact store first, then its row."""
+        return _apikeys.revoke_api_key(self.store, self.revocations, key_id, actor=self.actor)
+
+    def check_api_key(self, presented: str) -> ApiKeyRecord:
+        """The record of a live, signed key ``presented``; ``AuthError`` otherwise."""
+        return _apikeys.check_api_key(
+            self.store, presented, keys=self.keys, revocations=self.revocations
+        )
+
+    def api_key_refusal(self, record: ApiKeyRecord) -> _apikeys.AuthError | None:
+        """Why the key of ``record`` is refused whatever secret is sent; None if it is live."""
+        return _apikeys.key_refusal(record, keys=self.keys, revocations=self.revocations)
 
     def _require_intact(self, what: str) -> None:
         problems = self.store.verify_audit(require_checkpoint=False)

@@ -10,7 +10,8 @@ only by the Alembic migrations in ``keel/registry/migrations`` (a test checks th
     alias_events  every move of an alias: the promotion/rollback history
     audit         the hash-chained trail (seq 1, 2, 3...)
     audit_head    one row: the last seq and hash (locked by every writer; shows a lost tail)
-    api_keys      API keys with their role: the sha256 of each key, never the key (revision 0002)
+    api_keys      API keys with their role: the sha256 of each key, never the key (revision 0002),
+                  and the signed key statement binding them (revision 0004)
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from keel.registry._audit import (
     RESIGN,
     canonical_json,
 )
+from keel.registry._refs import check_model_name
 from keel.registry.types import ROLES, AliasEvent, ApiKeyRecord, AuditEntry, Role, VersionRecord
 
 __all__ = [
@@ -207,6 +209,9 @@ api_keys = Table(
     Column("revoked_by", String(NAME_LENGTH), nullable=True),
     Column("create_seq", Integer, nullable=False),
     Column("revoke_seq", Integer, nullable=True),
+    Column("statement", Text, nullable=True),
+    Column("signature", Text, nullable=True),
+    Column("signer", String(NAME_LENGTH), nullable=True),
 )
 
 
@@ -324,6 +329,9 @@ def key_from_row(row: Row[Any]) -> ApiKeyRecord:
         created_by=row.created_by,
         revoked_at=row.revoked_at,
         revoked_by=row.revoked_by,
+        statement=row.statement,
+        signature=row.signature,
+        signer=row.signer,
     )
 
 
@@ -331,7 +339,7 @@ def key_from_row(row: Row[Any]) -> ApiKeyRecord:
 
 
 def check_version_args(name: str, manifest_digest: str, created_by: str) -> None:
-    check_text(name, "model name")
+    check_model_name(name)  # a name a reference can name, or the version could never be used
     check_digest(manifest_digest)
     check_text(created_by, "created_by")
 

@@ -46,6 +46,7 @@ from keel.registry._audit import (
     verify_audit,
     version_target,
 )
+from keel.registry._key_statement import signed_key
 from keel.registry._refs import check_version
 from keel.registry._statement import VersionStatement
 from keel.registry.types import (
@@ -493,7 +494,7 @@ class SqlStore:
     # -- API keys ------------------------------------------------------------------------------
 
     def create_api_key(
-        self, *, key_id: str, key_hash: str, role: Role, name: str, actor: str
+        self, *, key_id: str, key_hash: str, role: Role, name: str, actor: str, sign: Signer
     ) -> ApiKeyRecord:
         t.check_api_key_args(key_id, key_hash, role, name, actor)
 
@@ -503,7 +504,7 @@ class SqlStore:
             if connection.execute(taken).first() is not None:
                 raise UserError(f"API key id {key_id!r} is taken: create the key again")
             at = self._now()
-            record = ApiKeyRecord(key_id, name, role, key_hash, at, actor)
+            record = signed_key(ApiKeyRecord(key_id, name, role, key_hash, at, actor), sign)
             entry = next_entry(
                 *head,
                 at=at,

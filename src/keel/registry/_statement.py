@@ -30,7 +30,16 @@ from keel.errors import IntegrityError
 from keel.registry._manifest import canonical_json
 from keel.registry.types import VersionRecord
 
-__all__ = ["STATEMENT_FORMAT", "Parent", "VersionStatement", "statement_problems"]
+__all__ = [
+    "STATEMENT_FORMAT",
+    "Parent",
+    "VersionStatement",
+    "check_canonical",
+    "number_field",
+    "read_statement",
+    "statement_problems",
+    "text_field",
+]
 
 STATEMENT_FORMAT = "keel.version/1"
 _FIELDS = {"format", "name", "version", "manifest_digest", "parent"}
@@ -92,43 +101,58 @@ class VersionStatement:
     @classmethod
     def parse(cls, text: str) -> VersionStatement:
         """The statement a row stores; ``IntegrityError`` if it is not one in canonical form."""
-        try:
-            obj = json.loads(text)
-        except (TypeError, ValueError):
-            raise IntegrityError("its version statement is not JSON; the row was altered") from None
-        if not isinstance(obj, dict) or set(obj) != _FIELDS:
-            raise IntegrityError("its version statement has missing or unknown fields")
-        if obj["format"] != STATEMENT_FORMAT:
-            raise IntegrityError(
-                f"its version statement has format {obj['format']!r}; this keel reads "
-                f"{STATEMENT_FORMAT}: upgrade keel"
-            )
+        obj = read_statement(text, _FIELDS, STATEMENT_FORMAT, "version statement")
         parent = obj["parent"]
         if parent is not None and (not isinstance(parent, dict) or set(parent) != _PARENT_FIELDS):
             raise IntegrityError("its version statement's parent is malformed")
         try:
             statement = cls(
-                _text(obj["name"]),
-                _number(obj["version"]),
-                _text(obj["manifest_digest"]),
+                text_field(obj["name"]),
+                number_field(obj["version"]),
+                text_field(obj["manifest_digest"]),
                 None
                 if parent is None
-                else Parent(_number(parent["version"]), _text(parent["manifest_digest"])),
+                else Parent(number_field(parent["version"]), text_field(parent["manifest_digest"])),
             )
         except TypeError:
             raise IntegrityError("its version statement holds a value of the wrong type") from None
-        if statement.to_text() != text:
-            raise IntegrityError("its version statement is not in canonical form; it was altered")
+        check_canonical(statement.to_text(), text, "version statement")
         return statement
 
 
-def _text(value: Any) -> str:
+def read_statement(text: str, fields: set[str], fmt: str, what: str) -> dict[str, Any]:
+    """The JSON object of a stored statement (a ``what``: version statement, key statement...):
+    exactly ``fields``, ``format`` equal to ``fmt``; ``IntegrityError`` otherwise. The caller
+    types the values and then checks the text is canonical (:func:`check_canonical`)."""
+    try:
+        obj = json.loads(text)
+    except (TypeError, ValueError):
+        raise IntegrityError(f"its {what} is not JSON; the row was altered") from None
+    if not isinstance(obj, dict) or set(obj) != fields:
+        raise IntegrityError(f"its {what} has missing or unknown fields")
+    if obj["format"] != fmt:
+        raise IntegrityError(
+            f"its {what} has format {obj['format']!r}; this keel reads {fmt}: upgrade keel"
+        )
+    return obj
+
+
+def check_canonical(rebuilt: str, text: str, what: str) -> None:
+    """``IntegrityError`` unless ``text`` is the canonical form ``rebuilt`` of what it holds (the
+    same values spelt another way were not written by keel)."""
+    if rebuilt != text:
+        raise IntegrityError(f"its {what} is not in canonical form; it was altered")
+
+
+def text_field(value: Any) -> str:
+    """``value`` if it is a string; else TypeError (a statement's field of the wrong type)."""
     if not isinstance(value, str):
         raise TypeError(value)
     return value
 
 
-def _number(value: Any) -> int:
+def number_field(value: Any) -> int:
+    """``value`` if it is an int (not a bool); else TypeError."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(value)
     return value

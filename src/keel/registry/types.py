@@ -106,6 +106,11 @@ class ApiKeyRecord:
     created_by: str
     revoked_at: datetime | None = None
     revoked_by: str | None = None
+    # the signed key statement (canonical JSON: id, role, hash, name, creation), its signature and
+    # the signing key's id; None for a key made by an older keel (refused: nothing binds its role)
+    statement: str | None = None
+    signature: str | None = None
+    signer: str | None = None
 
     @property
     def revoked(self) -> bool:
@@ -212,10 +217,11 @@ class MetadataStore(Protocol):
         ...
 
     def create_api_key(
-        self, *, key_id: str, key_hash: str, role: Role, name: str, actor: str
+        self, *, key_id: str, key_hash: str, role: Role, name: str, actor: str, sign: Signer
     ) -> ApiKeyRecord:
-        """Insert a key (its hash only) and an audit entry ``key.create``, atomically; a
-        UserError if ``key_id`` is taken or ``role`` is unknown."""
+        """Insert a key (its hash only) with its key statement (id, role, hash, name, creation
+        time and actor) signed by ``sign`` in the same transaction, and an audit entry
+        ``key.create``, atomically; a UserError if ``key_id`` is taken or ``role`` is unknown."""
         ...
 
     def get_api_key(self, key_id: str) -> ApiKeyRecord | None: ...

@@ -279,28 +279,20 @@ def create_app(server: Server) -> FastAPI:
 
     @app.post("/v1/keys", tags=["keys"], status_code=201, openapi_extra=doc.CREATE_KEY)
     async def create_key(request: Request) -> Response:
-        from keel.registry import new_api_key
-
         caller = await admin(request, "creating keys")
         body = doc.checked(
             doc.CreateKeyBody, document(await _body(request, 64 * 1024)),
             '{"role": "reader", "name": "ci"}',
         )  # fmt: skip
-        key, key_id, key_hash = new_api_key(body.role)
-        store = server.registry.store
-        record = await server.call(
-            lambda: store.create_api_key(
-                key_id=key_id, key_hash=key_hash, role=body.role, name=body.name, actor=caller.actor
-            )
-        )
+        registry = server.actor_registry(caller)
+        key, record = await server.call(lambda: registry.create_api_key(body.role, name=body.name))
         return _json({**record.to_dict(), "key": key}, 201)
 
     @app.delete("/v1/keys/{key_id}", tags=["keys"], openapi_extra=doc.AUTHED)
     async def revoke_key(request: Request, key_id: str) -> Response:
         caller = await admin(request, "revoking keys")
-        record = await server.call(
-            lambda: server.registry.store.revoke_api_key(key_id, actor=caller.actor)
-        )
+        registry = server.actor_registry(caller)
+        record = await server.call(lambda: registry.revoke_api_key(key_id))
         server.keys.forget()
         return _json(record.to_dict())
 

@@ -4,12 +4,15 @@ Roles are ranked: ``reader`` (infer, metadata, metrics) < ``operator`` (+ reload
 rollback of served models) < ``admin`` (+ manage keys). Health routes are open. A key is sent as
 ``Authorization: Bearer keel_…`` (or ``X-API-Key: keel_…``). Checked keys are cached for
 ``ttl_s`` seconds so the metadata store is not asked on every request; a key revoked through this
-server is refused at once, one revoked elsewhere (``keel keys revoke``) within ``ttl_s``.
+server is refused at once, one revoked elsewhere (``keel keys revoke``) within ``ttl_s``. A key
+refused as an integrity failure (its row not signed as it stands, or revoked outside the
+database while its row says live: ``UntrustedKey``) gets the same 401, and is logged once per key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from collections import OrderedDict
@@ -17,13 +20,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from keel.errors import KeelError, UserError
-from keel.registry._apikeys import AuthError
+from keel.registry._apikeys import AuthError, UntrustedKey
 from keel.registry.types import ApiKeyRecord
 from keel.serve._headers import header_values
 
 __all__ = ["ROLE_RANK", "Caller", "Forbidden", "KeyCache", "RateLimited", "TokenBuckets"]
 
 ROLE_RANK = {"reader": 1, "operator": 2, "admin": 3}
+log = logging.getLogger("keel.serve")
 
 
 class Forbidden(UserError):
@@ -108,6 +112,7 @@ class KeyCache:
         self.ttl_s = ttl_s
         self._max = max_entries
         self._entries: OrderedDict[str, tuple[float, ApiKeyRecord | KeelError]] = OrderedDict()
+        self._reported: OrderedDict[str, None] = OrderedDict()  # untrusted key ids logged
 
     async def caller(self, key: str | None) -> Caller:
         if not key:
@@ -123,6 +128,8 @@ class KeyCache:
                 answer: ApiKeyRecord | KeelError = await self._check(key)
             except AuthError as err:
                 answer = err
+                if isinstance(err, UntrustedKey):
+                    self._report(err)
             self._entries[digest] = (now + self.ttl_s, answer)
             self._entries.move_to_end(digest)
             while len(self._entries) > self._max:
@@ -132,6 +139,15 @@ class KeyCache:
         if isinstance(answer, KeelError):
             raise AuthError(str(answer))
         return Caller(id=answer.key_id, role=answer.role, key_id=answer.key_id)
+
+    def _report(self, err: UntrustedKey) -> None:
+        """Log an untrusted key once (per key id, the last ``max_entries`` remembered)."""
+        if err.key_id in self._reported:
+            return
+        self._reported[err.key_id] = None
+        while len(self._reported) > self._max:
+            self._reported.popitem(last=False)
+        log.error("integrity failure: %s", err)
 
     def forget(self) -> None:
         """Drop every cached answer (after a key is revoked here)."""

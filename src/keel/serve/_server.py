@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from keel.errors import KeelError, NotFoundError, UserError
-from keel.registry._apikeys import check_api_key
 from keel.registry.types import ApiKeyRecord
 from keel.serve._guard import Caller, KeyCache, TokenBuckets, presented_key
 from keel.serve._lane import Lane, Unavailable
@@ -112,7 +111,7 @@ class Server:
         return self._store.stalled or self._loads.stalled
 
     async def _check_key(self, key: str) -> ApiKeyRecord:
-        return await self.call(lambda: check_api_key(self.registry.store, key))
+        return await self.call(self.registry.check_api_key, key)
 
     def _load(self, ref: str) -> LoadedVersion:
         return load_version(self.registry, ref, self.options.overrides, self._on_batch)
