@@ -116,7 +116,14 @@ class Revocations:
         if used != signer:
             raise KeelError("the signing key changed while a revocation was signed; try again")
         revocation = replace(unsigned, signature=signature)
-        self.backend.write(revocation_key(key_id), [revocation.to_bytes()])
+        try:
+            self.backend.write(revocation_key(key_id), [revocation.to_bytes()])
+        except OSError as err:
+            raise KeelError(
+                f"the revocation of API key {key_id} could not be stored in {self.backend!r} "
+                f"({err.strerror or err}), so the key was not revoked: fix the artifact store "
+                "and revoke it again"
+            ) from None
         return revocation
 
     def find(self, key_id: str) -> Revocation | None:
