@@ -216,8 +216,11 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-").lower()[:64]
 
 
-def write_spec(case: Case, folder: Path, epochs: int) -> tuple[Path, pd.DataFrame | None]:
-    """``folder/spec.toml`` (and ``folder/data.csv`` for a CSV case): only source and target."""
+def write_spec(
+    case: Case, folder: Path, epochs: int, data: Sequence[str] = ()
+) -> tuple[Path, pd.DataFrame | None]:
+    """``folder/spec.toml`` (and ``folder/data.csv`` for a CSV case): only source and target,
+    plus the ``data`` lines (TOML, e.g. ``missing = "impute"``) given with ``--data``."""
     folder.mkdir(parents=True, exist_ok=True)
     frame = frame_of(case)
     source = case.source
@@ -230,6 +233,7 @@ def write_spec(case: Case, folder: Path, epochs: int) -> tuple[Path, pd.DataFram
     lines = [f'name = "{slug(case.name)}"', "", "[data]", f"source = {json.dumps(source)}"]
     if case.target is not None:
         lines.append(f"target = {json.dumps(case.target)}")
+    lines += list(data)
     lines += ["", "[train]", f"epochs = {epochs}", ""]
     spec = folder / "spec.toml"
     spec.write_text("\n".join(lines))
@@ -305,11 +309,18 @@ def stop_children() -> None:
 
 
 def run_case(
-    case: Case, work: Path, *, epochs: int, timeout: float, home: Path, jobs: int = 1
+    case: Case,
+    work: Path,
+    *,
+    epochs: int,
+    timeout: float,
+    home: Path,
+    jobs: int = 1,
+    data: Sequence[str] = (),
 ) -> Row:
     """Write the spec, run ``keel run`` on it as a subprocess, judge what came back."""
     folder = work / slug(case.name)
-    spec, frame = write_spec(case, folder, epochs)
+    spec, frame = write_spec(case, folder, epochs, data)
     env = {**os.environ, "KEEL_HOME": str(home), "COLUMNS": "200"}
     if jobs > 1:  # a fair share of the cores: oversubscribed torch threads spin and crawl
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
@@ -346,6 +357,7 @@ def sweep(
     epochs: int = 5,
     timeout: float = 300.0,
     jobs: int = 1,
+    data: Sequence[str] = (),
     progress: Callable[[int, int, Row], None] | None = None,
 ) -> list[Row]:
     """Run every case (``jobs`` at a time) in one workspace under ``work``; rows in case order."""
@@ -354,7 +366,7 @@ def sweep(
     _STOPPING.clear()
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        options = {"epochs": epochs, "timeout": timeout, "home": home, "jobs": jobs}
+        options = {"epochs": epochs, "timeout": timeout, "home": home, "jobs": jobs, "data": data}
         futures = [pool.submit(run_case, c, work, **options) for c in cases]
         for future in as_completed(futures):
             row = future.result()
@@ -472,6 +484,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
     parser.add_argument("--jobs", type=int, choices=(1, 2), default=1, help="runs at a time")
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="TOML",
+        help="a line for every spec's [data], e.g. --data 'missing = \"impute\"' (repeatable)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the specs and workspace")
     parser.add_argument("--list", action="store_true", help="print the data sets and exit")
     args = parser.parse_args(argv)
@@ -492,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         rows = sweep(
-            cases, work, epochs=args.epochs, timeout=args.timeout, jobs=args.jobs,
+            cases, work, epochs=args.epochs, timeout=args.timeout, jobs=args.jobs, data=args.data,
             progress=progress,
         )  # fmt: skip
     except KeyboardInterrupt:
@@ -507,11 +526,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(table(rows))
     print()
-    print(f"{summary(rows)}; {wall:.0f} s wall, {args.epochs} epochs, {args.jobs} at a time")
+    extra = f"; [data] {', '.join(args.data)}" if args.data else ""
+    print(f"{summary(rows)}; {wall:.0f} s wall, {args.epochs} epochs, {args.jobs} at a time{extra}")
     report = {
         "epochs": args.epochs,
         "jobs": args.jobs,
         "timeout_s": args.timeout,
+        "data": args.data,
         "wall_s": round(wall, 1),
         "counts": counts(rows),
         "rows": [asdict(r) for r in rows],
