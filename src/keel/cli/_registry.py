@@ -1,5 +1,5 @@
 """Registry commands: init, models list/show/resign, verify, promote, rollback, history, audit,
-keys."""
+keys, trust."""
 
 from __future__ import annotations
 
@@ -17,9 +17,14 @@ models_app = typer.Typer(help="List and inspect registered models.", no_args_is_
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
 app.add_typer(models_app, name="models", rich_help_panel="Registry")
 keys_app = typer.Typer(help="API keys for the server, with roles.", no_args_is_help=True)
+trust_app = typer.Typer(
+    help="The signing keys whose signatures this workspace accepts.", no_args_is_help=True
+)
 app.add_typer(audit_app, name="audit", rich_help_panel="Registry")
 app.add_typer(keys_app, name="keys", rich_help_panel="Registry")
+app.add_typer(trust_app, name="trust", rich_help_panel="Registry")
 out = Console(highlight=False)
+MAX_AUDIT_LIST = 10_000  # entries `keel audit list` shows at most
 
 
 def _registry(create: bool = False) -> Any:
@@ -253,9 +258,12 @@ def audit_anchor(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @audit_app.command("list")
 def audit_list(
-    limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Option(False, "--json")
+    limit: int = typer.Option(
+        20, "--limit", min=1, max=MAX_AUDIT_LIST, help="how many of the latest entries"
+    ),
+    as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """The latest audit entries."""
+    """The latest audit entries (at most 10,000: `keel audit verify` checks them all)."""
 
     def run() -> list[Any]:
         with _registry() as registry:
@@ -348,3 +356,62 @@ def keys_revoke(key_id: str, as_json: bool = typer.Option(False, "--json")) -> N
         _json(info)
     else:
         out.print(f"API key {info['key_id']} ({info['role']}) revoked")
+
+
+@trust_app.command("list")
+def trust_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """The trusted signing keys, this workspace's own marked."""
+
+    def run() -> list[dict[str, Any]]:
+        with _registry() as registry:
+            own = registry.keys.key_id()
+            return [{"key_id": k, "own": k == own} for k in sorted(registry.keys.trusted())]
+
+    rows = _guard(run)
+    if as_json:
+        _json(rows)
+        return
+    for row in rows:
+        out.print(row["key_id"] + ("  (this workspace)" if row["own"] else ""))
+
+
+@trust_app.command("add")
+def trust_add(path: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Trust the public key in PATH (PEM, `ssh-ed25519 …` or base64), e.g. another workspace's
+    from `keel trust export`: versions it signed verify here from then on. Audited."""
+
+    def run() -> str:
+        with _registry() as registry:
+            return registry.trust(path)
+
+    key_id = _guard(run)
+    if as_json:
+        _json({"key_id": key_id, "trusted": True})
+    else:
+        out.print(f"key {key_id} trusted")
+
+
+@trust_app.command("remove")
+def trust_remove(key_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Stop trusting a signing key: what it signed no longer verifies here. Audited."""
+
+    def run() -> None:
+        with _registry() as registry:
+            registry.untrust(key_id)
+
+    _guard(run)
+    if as_json:
+        _json({"key_id": key_id, "trusted": False})
+    else:
+        out.print(f"key {key_id} no longer trusted")
+
+
+@trust_app.command("export")
+def trust_export() -> None:
+    """Print this workspace's public key (PEM), for `keel trust add` in another workspace."""
+
+    def run() -> bytes:
+        with _registry() as registry:
+            return registry.keys.public_key_pem()
+
+    print(_guard(run).decode("ascii"), end="")

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keel.errors import IntegrityError, NotFoundError, UserError
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from keel.predictor import Predictor
 
 MANIFEST_NAME = "manifest.json"
+TRUST_ADD = "trust.add"
+TRUST_REMOVE = "trust.remove"
 
 
 @dataclass(frozen=True)
@@ -331,6 +334,8 @@ class Registry:
         )
 
     def history(self, name: str, stage: str | None = None) -> list[AliasEvent]:
+        if stage is not None:
+            check_stage(stage)
         if self.store.latest_version(name) is None:
             raise NotFoundError(f"no model named {name!r}")
         return self.store.alias_history(name, stage)
@@ -426,6 +431,23 @@ class Registry:
     def api_key_refusal(self, record: ApiKeyRecord) -> _apikeys.AuthError | None:
         """Why the key of ``record`` is refused whatever secret is sent; None if it is live."""
         return _apikeys.key_refusal(record, keys=self.keys, revocations=self.revocations)
+
+    # -- the trusted signers -------------------------------------------------------------------
+    def trust(self, public_key: str | Path) -> str:
+        """Trust the public key in the file ``public_key`` (its signatures verify from then on);
+        its key id. Audited (``trust.add``): whoever adds a signer can vouch for versions."""
+        key_id = self.keys.trust(Path(public_key))
+        self.store.append_audit(
+            actor=self.actor, action=TRUST_ADD, target=f"signer:{key_id}", details={}
+        )
+        return key_id
+
+    def untrust(self, key_id: str) -> None:
+        """Stop trusting ``key_id`` (NotFoundError if it is not trusted); audited."""
+        self.keys.untrust(key_id)
+        self.store.append_audit(
+            actor=self.actor, action=TRUST_REMOVE, target=f"signer:{key_id}", details={}
+        )
 
     def _require_intact(self, what: str) -> None:
         problems = self.store.verify_audit(require_checkpoint=False)

@@ -153,7 +153,8 @@ class KeyStore:
         if public is None:
             raise IntegrityError(
                 f"signed by key {key_id}, which is not in the trusted set {self.trusted_dir}; "
-                "add its public key with `keel keys trust` or re-sign"
+                "if you trust that signer, add its public key with `keel trust add FILE` "
+                "(`keel trust export` prints it where it signs)"
             )
         try:
             raw = base64.b64decode(signature.encode("ascii"), validate=True)
@@ -261,7 +262,8 @@ def _parse_public_key(data: bytes, source: str) -> Ed25519PublicKey:
             return Ed25519PublicKey.from_public_bytes(data)
         if b"PRIVATE KEY" in text:
             raise UserError(
-                f"{source} is a private key; trust the public key instead (`keel keys show`)"
+                f"{source} is a private key; trust the public key instead (`keel trust export` "
+                "prints it)"
             )
         if text.startswith(b"-----BEGIN"):
             key = serialization.load_pem_public_key(text)
