@@ -10,10 +10,13 @@ and the HTTP status, in one table, so the CLI and the server never branch on mes
     │   └── NotFoundError          exit 2  HTTP 404   a file, run or object does not exist
     └── IntegrityError             exit 3  HTTP 403   a hash, signature or trust check failed
 
-A user error's message is one line that names the problem and the fix.
+A user error's message is one line that names the problem and the fix; :func:`one_line` is how
+the CLI and the server show it, whatever the values it quotes hold.
 """
 
 from __future__ import annotations
+
+import re
 
 __all__ = [
     "DataError",
@@ -24,7 +27,11 @@ __all__ = [
     "UserError",
     "exit_code",
     "http_status",
+    "one_line",
 ]
+
+# C0 and C1 controls, DEL, and the two Unicode line breaks: everything str.splitlines() splits at
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class KeelError(Exception):
@@ -74,3 +81,10 @@ def exit_code(error: BaseException) -> int:
 def http_status(error: BaseException) -> int:
     """The HTTP status for an error: its class's status, 500 for anything unexpected."""
     return error.http_status if isinstance(error, KeelError) else 500
+
+
+def one_line(message: str) -> str:
+    """``message`` as it is shown: control characters and line breaks written escaped (``\\n``,
+    ``\\r``, ``\\x1b``, ``\\u2028``), so an error that quotes a value holding them is still one
+    line and cannot move a terminal's cursor or change its colours."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), message)

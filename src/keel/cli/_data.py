@@ -1,4 +1,7 @@
-"""`keel data check SPEC`: the data checks of a spec, without training."""
+"""`keel data check SPEC`: the data checks of a spec, without training.
+
+The commands' docstrings are their help, read as rich markup: a section is written ``\\[data.pii]``
+there, else rich takes it for a style and drops it."""
 
 from __future__ import annotations
 
@@ -12,7 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from keel._config import flag_range
 from keel.cli._app import _guard, app, err_console, fail
+from keel.data.config import DataConfig
 from keel.errors import DataError
 
 data_app = typer.Typer(help="Check data before training.", no_args_is_help=True)
@@ -26,7 +31,7 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="print the findings as one JSON object"),
     html: bool = typer.Option(True, "--html/--no-html", help="also write the HTML data report"),
 ) -> None:
-    """Load and split the spec's data and run the checks of [data.checks]: duplicates,
+    r"""Load and split the spec's data and run the checks of \[data.checks]: duplicates,
     conflicting labels, train/test leakage, missing values, constant columns, imbalance and
     outliers. Writes <name>-<time>.json and a data report (.html, with figures) under
     .keel/checks/; exit 2 when a check set to "error" finds something."""
@@ -174,13 +179,16 @@ def clean_file(
         ..., "--out", help="where the cleaned rows go (.csv/.parquet/.jsonl)"
     ),
     chunk_rows: int = typer.Option(
-        100_000, "--chunk-rows", min=1, help="rows per chunk unless the spec sets chunk_rows"
+        100_000,
+        "--chunk-rows",
+        **flag_range(DataConfig, "chunk_rows"),
+        help="rows per chunk unless the spec sets chunk_rows",
     ),
     as_json: bool = typer.Option(False, "--json", help="print the result as one JSON object"),
     html: bool = typer.Option(True, "--html/--no-html", help="also write the HTML data report"),
 ) -> None:
-    """Stream the spec's data file in chunks (memory bounded by the chunk): drop identifiers and
-    scrub personal data ([data.pii]), remove duplicates ([data.dedup]), run [data.checks], and
+    r"""Stream the spec's data file in chunks (memory bounded by the chunk): drop identifiers and
+    scrub personal data (\[data.pii]), remove duplicates (\[data.dedup]), run \[data.checks], and
     write the kept rows, typed and scrubbed, to --out. Exit 2 when a check set to "error" finds
     something."""
     from keel.spec import load_spec

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from keel.cli._app import _guard, app
+from keel.errors import one_line
 
 
 @app.command(rich_help_panel="Train and evaluate")
@@ -23,4 +24,4 @@ def validate(
         print(json.dumps({"valid": True, "spec": loaded.spec.model_dump(mode="json")}))
     else:
         s = loaded.spec
-        print(f"{spec}: valid ({s.name}: model {s.model.name}, data {s.data.source})")
+        print(one_line(f"{spec}: valid ({s.name}: model {s.model.name}, data {s.data.source})"))

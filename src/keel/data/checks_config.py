@@ -36,7 +36,9 @@ class ChecksConfig(Config):
     max_missing: float = Field(0.2, ge=0.0, le=1.0, description="fraction of a column's rows")
     max_duplicates: float = Field(0.0, ge=0.0, le=1.0, description="fraction of rows tolerated")
     min_class_fraction: float = Field(0.05, ge=0.0, le=1.0)
-    outlier_z: float = Field(8.0, gt=0.0, description="|x - median| / (1.4826·MAD) above this")
+    outlier_z: float = Field(
+        8.0, gt=0.0, le=1e6, description="|x - median| / (1.4826·MAD) above this"
+    )
     max_outliers: float = Field(0.01, ge=0.0, le=1.0, description="fraction of rows tolerated")
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from keel._config import Config
+from keel._config import MAX_ROWS, MAX_THREADS, MAX_UNITS, Config
 from keel.data.augment_config import AugmentConfig
 from keel.data.checks_config import ChecksConfig
 from keel.data.pii.config import PiiConfig
 
 ColumnType = Literal["numeric", "categorical", "image", "text", "ignore"]
 Task = Literal["auto", "classification", "regression"]
+ImageSide = Annotated[int, Field(ge=1, le=MAX_UNITS)]
 
 
 class SplitConfig(Config):
@@ -59,12 +60,14 @@ class FeaturesConfig(Config):
     """``[data.features]``: keep fewer encoded columns (tabular inputs), fitted on training rows."""
 
     variance_threshold: float | None = Field(
-        None, ge=0.0, description="drop encoded columns whose variance is not above this"
+        None, ge=0.0, le=1e30, description="drop encoded columns whose variance is not above this"
     )
     select_k: int | None = Field(
-        None, ge=1, description="keep the k columns with the most mutual information"
+        None, ge=1, le=MAX_UNITS, description="keep the k columns with the most mutual information"
     )
-    pca: int | None = Field(None, ge=1, description="project onto this many principal components")
+    pca: int | None = Field(
+        None, ge=1, le=MAX_UNITS, description="project onto this many principal components"
+    )
 
     @property
     def active(self) -> bool:
@@ -102,8 +105,10 @@ class RayConfig(Config):
     address: str | None = Field(
         None, description="a running Ray cluster (host:port or ray://...); unset starts a local one"
     )
-    num_cpus: int = Field(2, ge=1, le=1024, description="CPUs of the local Ray instance")
-    block_rows: int = Field(50_000, ge=1, description="rows per Ray Data block (one task each)")
+    num_cpus: int = Field(2, ge=1, le=MAX_THREADS, description="CPUs of the local Ray instance")
+    block_rows: int = Field(
+        50_000, ge=1, le=MAX_ROWS, description="rows per Ray Data block (one task each)"
+    )
 
 
 class DataConfig(Config):
@@ -126,13 +131,16 @@ class DataConfig(Config):
         "standard", description="numeric columns: mean/std, to [0, 1], median/IQR, or as they are"
     )
     categorical: Literal["onehot", "ordinal"] = "onehot"
-    image_shape: tuple[int, int, int] | None = Field(
+    image_shape: tuple[ImageSide, ImageSide, ImageSide] | None = Field(
         None, description="(channels, height, width) of image columns; known for builtin sets"
     )
     text_max_tokens: int = Field(128, ge=1, le=4096)
-    text_vocab_size: int = Field(20_000, ge=10)
+    text_vocab_size: int = Field(20_000, ge=10, le=1_000_000)
     max_categories: int = Field(
-        100, ge=2, description="a string column with more distinct values is typed text"
+        100,
+        ge=2,
+        le=1_000_000,
+        description="a string column with more distinct values is typed text",
     )
     split: SplitConfig = Field(default_factory=SplitConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
@@ -146,8 +154,9 @@ class DataConfig(Config):
     )
     ray: RayConfig = Field(default_factory=RayConfig)
     chunk_rows: int | None = Field(
-        None, ge=1, description="stream a file source in chunks of this many rows (keel data)"
-    )
+        None, ge=1, le=MAX_ROWS,
+        description="stream a file source in chunks of this many rows (keel data)",
+    )  # fmt: skip
     unlabeled: UnlabeledConfig | None = Field(
         None, description="rows without labels, for [train.pseudo_label]"
     )

@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
 from keel.data.types import InputSpec
@@ -28,6 +29,7 @@ _BUILDERS: dict[str, Builder] = {
     "transformer": build_transformer,
 }
 _SHAPE_RANK = {"tabular": 1, "image": 3, "tokens": 1}
+MAX_PARAMETERS = 2**31  # 8 GiB of float32 weights (32 GiB with gradients and Adam's moments)
 
 
 def available_models() -> list[str]:
@@ -64,11 +66,21 @@ def build_model(cfg: ModelConfig, input_spec: InputSpec, n_outputs: int) -> nn.M
     """An untrained network for ``cfg``: ``forward(x)`` maps a (B, *input_spec.shape) batch to
     raw (B, n_outputs) outputs (logits for classification, values for regression).
 
-    Raises SpecError when the architecture cannot read this input or its settings do not fit it.
+    Raises SpecError when the architecture cannot read this input, its settings do not fit it,
+    or it would hold more than ``MAX_PARAMETERS`` parameters (counted on the meta device first).
     Initialisation draws from torch's global generator: seed it with ``torch.manual_seed``.
     """
     _check_input(input_spec, n_outputs)
-    return get_builder(cfg.name)(cfg, input_spec, n_outputs)
+    builder = get_builder(cfg.name)
+    with torch.device("meta"):  # shapes only: no memory, so a huge network is refused, not built
+        planned = count_parameters(builder(cfg, input_spec, n_outputs))
+    if planned > MAX_PARAMETERS:
+        raise SpecError(
+            f"[model] {cfg.name} would have {planned:,} parameters ({planned * 4 / 2**30:,.0f} GiB "
+            f"as float32), past keel's limit of {MAX_PARAMETERS:,}: make [model] width or depth "
+            "smaller (or [data] text_vocab_size for text)"
+        )
+    return builder(cfg, input_spec, n_outputs)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

@@ -33,13 +33,14 @@ def cross_validate(prep: Prepared, spec: Spec, *, epochs: int, quiet: bool) -> d
     with Progress(disable=quiet, transient=True) as bar:
         job = bar.add_task("cross-validation", total=len(prep.folds))
         for fold, (fit_rows, held_rows) in enumerate(prep.folds):
+            seed = (spec.seed + fold + 1) % 2**32  # what scikit-learn and imbalanced-learn take
             pre, target = fit_arrays(prep.dataset, spec, fit_rows)
             fit, _ = balanced(  # each fold balances its own training rows only
                 transform(prep.dataset, pre, target, fit_rows, engine), spec, prep.dataset,
-                pre.input_spec.kind, spec.seed + fold + 1,
+                pre.input_spec.kind, seed,
             )  # fmt: skip
             held = transform(prep.dataset, pre, target, held_rows, engine)
-            torch.manual_seed(spec.seed + fold + 1)
+            torch.manual_seed(seed)
             model = build_model(spec.model, pre.input_spec, prep.n_outputs)
             result = train(
                 model,
@@ -48,7 +49,7 @@ def cross_validate(prep: Prepared, spec: Spec, *, epochs: int, quiet: bool) -> d
                 cfg,
                 task=task,
                 n_classes=prep.n_outputs if task == "classification" else 0,
-                seed=spec.seed + fold + 1,
+                seed=seed,
                 class_names=prep.dataset.classes,
                 progress=False,
                 augment=augmenter(spec, pre, prep.dataset),  # the fold's training rows only

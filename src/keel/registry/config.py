@@ -11,6 +11,7 @@ only once the figures are recorded, so a condition naming an unknown figure fail
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -24,9 +25,14 @@ __all__ = ["GatesConfig"]
 
 def _condition(text: str) -> str:
     try:
-        parse_condition(text)
+        condition = parse_condition(text)
     except SpecError as err:
         raise ValueError(str(err)) from None
+    if not math.isfinite(condition.threshold):  # '1e999' reads as inf, which JSON cannot hold
+        raise ValueError(
+            f"gate condition {text!r} has a threshold past the largest float; "
+            "write a finite number, e.g. 'test.rmse <= 1e6'"
+        )
     return text.strip()
 
 

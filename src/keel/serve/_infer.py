@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 import orjson
 
-from keel.errors import KeelError, UserError, http_status
+from keel.errors import KeelError, UserError, http_status, one_line
 from keel.serve._headers import header_values
 from keel.serve._inputs import TooLarge
 from keel.serve._server import Server
@@ -68,7 +68,7 @@ def json_answer(doc: Any, status: int = 200) -> Answer:
 
 
 def error_answer(message: str, status: int, headers: dict[str, str] | None = None) -> Answer:
-    answer = json_answer({"error": message}, status)
+    answer = json_answer({"error": one_line(message)}, status)  # one line, as the CLI shows it
     answer.headers.update(headers or {})
     return answer
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from keel._config import Config
+from keel._config import MAX_ROWS, Config
 
 
 class PredictionLogConfig(Config):
@@ -18,10 +18,12 @@ class PredictionLogConfig(Config):
 
     sample: float = Field(0.0, ge=0.0, le=1.0, description="fraction of requests logged; 0 = off")
     format: Literal["parquet", "jsonl"] = "parquet"
-    rotate_rows: int = Field(10_000, ge=1)
-    rotate_s: float = Field(60.0, gt=0)
-    flush_s: float = Field(1.0, gt=0)
-    max_buffer_rows: int = Field(100_000, ge=1)
+    rotate_rows: int = Field(10_000, ge=1, le=MAX_ROWS, description="rows per file at most")
+    rotate_s: float = Field(60.0, gt=0, le=30 * 86_400, description="seconds per file at most")
+    flush_s: float = Field(1.0, gt=0, le=3600, description="seconds between writes")
+    max_buffer_rows: int = Field(
+        100_000, ge=1, le=MAX_ROWS, description="rows waiting to be written; past it: dropped"
+    )
 
 
 class ServeConfig(Config):
@@ -31,14 +33,21 @@ class ServeConfig(Config):
     max_delay_ms: float = Field(
         0.0, ge=0, le=10_000, description="the oldest request's wait for more; 0 = none (Triton's)"
     )
-    max_queue: int = Field(1024, ge=1, description="rows waiting at most; past it: 429")
+    max_queue: int = Field(
+        1024, ge=1, le=MAX_ROWS, description="rows waiting at most; past it: 429"
+    )
     timeout_s: float = Field(10.0, gt=0, le=3600, description="a request's deadline; past it: 503")
     rate_limit: float = Field(
-        0.0, ge=0, description="requests per second per API key (token bucket); 0 = unlimited"
+        0.0, ge=0, le=1e6,
+        description="requests per second per API key (token bucket); 0 = unlimited",
+    )  # fmt: skip
+    burst: int = Field(
+        0, ge=0, le=MAX_ROWS, description="token bucket size; 0 = one second of rate_limit"
     )
-    burst: int = Field(0, ge=0, description="token bucket size; 0 = one second of rate_limit")
-    max_body_bytes: int = Field(8 * 2**20, ge=1024, description="larger bodies get 413")
-    max_rows: int = Field(1024, ge=1, description="rows in one request at most; more get 413")
+    max_body_bytes: int = Field(8 * 2**20, ge=1024, le=2**30, description="larger bodies get 413")
+    max_rows: int = Field(
+        1024, ge=1, le=MAX_ROWS, description="rows in one request at most; more get 413"
+    )
     body_timeout_s: float = Field(
         30.0, gt=0, le=3600,
         description="seconds a request body may take to arrive once its key is accepted; 408",

@@ -7,11 +7,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from keel.spec._model import NAME_PATTERN
+
 _MAX_VALUE = 60
 _TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "tuple", "none"}
-_PATTERN_HINT = (
-    "must start with a letter and hold only letters, digits, '_', '.' or '-' (at most 64)"
-)
+_NAME_HINT = "must start with a letter and hold only letters, digits, '_', '.' or '-' (at most 64)"
 
 
 def _is_tag(item: Any, parts: list[str]) -> bool:
@@ -89,6 +89,10 @@ def _one(err: dict[str, Any], *, root: type[BaseModel], data: dict[str, Any]) ->
         close = difflib.get_close_matches(tag, MODEL_NAMES, n=1, cutoff=0.5)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         return f"{key}.name = {tag!r} is not a model; valid: {', '.join(MODEL_NAMES)}{hint}"
+    if kind == "union_tag_not_found" and key == "model":  # [model] without its name
+        from keel.models.config import MODEL_NAMES
+
+        return f"{key}.name is missing: add name = one of {', '.join(map(repr, MODEL_NAMES))}"
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         options = [
@@ -97,8 +101,8 @@ def _one(err: dict[str, Any], *, root: type[BaseModel], data: dict[str, Any]) ->
         close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.5)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         return f"{key} = {_show(value)} is not allowed; choose one of {expected}{hint}"
-    if kind == "string_pattern_mismatch":
-        return f"{key} = {_show(value)}: {_PATTERN_HINT}"
+    if kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == NAME_PATTERN:
+        return f"{key} = {_show(value)}: {_NAME_HINT}"  # other patterns say what they match
     if kind == "model_type":
         return f"{key} = {_show(value)}: must be a table ([{key}] with its keys)"
     msg = err["msg"].removeprefix("Value error, ")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from keel._config import Config, parse
 from keel.data.pii._detect import ENTITIES, Entity
@@ -15,6 +16,23 @@ __all__ = ["ACTIONS", "Action", "ColumnAction", "PiiConfig", "parse_pii_config"]
 Action = Literal["mask", "redact", "pseudonym"]
 ColumnAction = Literal["mask", "redact", "pseudonym", "skip"]
 ACTIONS: tuple[str, ...] = ("mask", "redact", "pseudonym")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def _env_name(name: str) -> str:
+    if not _ENV_NAME.fullmatch(name):
+        raise ValueError(
+            "must be an environment variable name: a letter or '_', then letters, digits or '_' "
+            "(at most 128), e.g. KEEL_PII_KEY"
+        )
+    return name
+
+
+EnvName = Annotated[
+    str,
+    AfterValidator(_env_name),
+    Field(json_schema_extra={"pattern": f"^{_ENV_NAME.pattern}$"}),
+]
 
 
 class PiiConfig(Config):
@@ -41,10 +59,8 @@ class PiiConfig(Config):
         description="per column, overrides actions; 'skip' leaves a column unscanned",
     )
     drop: list[str] = Field(default_factory=list, description="identifier columns removed outright")
-    key_env: str = Field(
-        "KEEL_PII_KEY",
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-        description="environment variable holding the HMAC key for pseudonyms",
+    key_env: EnvName = Field(
+        "KEEL_PII_KEY", description="environment variable holding the HMAC key for pseudonyms"
     )
     scan: Literal["strings", "all"] = Field(
         "strings", description="scan string columns only, or every column as text"
