@@ -170,7 +170,6 @@ UNBOUNDED_FLAGS = {
     "keel serve --threads": "PENDING: cli/_serve.py (torch.set_num_threads takes a C int)",
     "keel serve --registry-timeout-s": "PENDING: cli/_serve.py",
     "keel serve --load-timeout-s": "PENDING: cli/_serve.py",
-    "keel audit list --limit": "PENDING: cli/_registry.py",
 }
 
 
