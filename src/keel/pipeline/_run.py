@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from keel import __version__
-from keel._io import write_bytes_atomic, write_json_atomic
+from keel._io import NotRegularFile, open_regular, write_bytes_atomic, write_json_atomic
 from keel.data import summarize
 from keel.errors import SpecError, UserError
 from keel.evaluate import Evaluation, linear_reference_loss
@@ -85,6 +85,21 @@ def spec_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _run_status(path: Path) -> dict[str, Any]:
+    """A resumed run's status ({} without one), opened only as a regular file (no check-then-open
+    race: a FIFO swapped in would hang the read) and bounded; one line if keel did not write it."""
+    try:
+        with open_regular(path, follow_symlinks=False) as handle:
+            status = json.loads(handle.read(65_536))
+    except FileNotFoundError:
+        return {}
+    except (NotRegularFile, ValueError):
+        status = None
+    if not isinstance(status, dict):
+        raise UserError(f"{path} is not a run status keel wrote: start a new run without --resume")
+    return status
+
+
 def _open_run_dir(ws: Workspace, loaded: LoadedSpec, resume: str | None) -> tuple[str, Path]:
     if resume is None:
         run_id = ws.new_run_id(loaded.spec.name)
@@ -96,11 +111,7 @@ def _open_run_dir(ws: Workspace, loaded: LoadedSpec, resume: str | None) -> tupl
         )
         return run_id, run_dir
     run_dir = ws.run_dir(resume, must_exist=True)
-    status = (
-        json.loads((run_dir / "status.json").read_text())
-        if (run_dir / "status.json").is_file()
-        else {}
-    )
+    status = _run_status(run_dir / "status.json")
     if status.get("state") == "complete":
         raise UserError(f"run {resume} already finished; start a new run without --resume")
     if status.get("spec_sha256") != spec_digest(loaded.text):

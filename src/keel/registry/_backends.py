@@ -18,7 +18,7 @@ import re
 import secrets
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -31,6 +31,7 @@ __all__ = ["FsspecBackend", "LocalBackend", "MemoryBackend", "backend_for", "rea
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 # filesystems on which fs.mv is a real rename (atomic); anywhere else a write is one whole upload
 _RENAME_PROTOCOLS = frozenset({"file", "local", "memory"})
+_LOCAL_PROTOCOLS = frozenset({"file", "local"})
 
 
 def check_key(key: str) -> str:
@@ -111,18 +112,7 @@ class LocalBackend:
     def open(self, key: str) -> BinaryIO:
         """The blob's file, opened only if it is a regular file (not a FIFO, a device or a
         symbolic link someone put in its place): ``IntegrityError`` naming it otherwise."""
-        path = self._path(key)
-        try:
-            return open_regular(path, follow_symlinks=False)
-        except (FileNotFoundError, NotADirectoryError):
-            raise self._missing(key) from None
-        except NotRegularFile as err:
-            if err.kind == "a folder":
-                raise self._missing(key) from None
-            raise IntegrityError(
-                f"artifact {key!r} at {path} is {err.kind}, not a regular file: the artifact "
-                "store was tampered with; remove it and restore the blob from a backup"
-            ) from None
+        return _open_file(self._path(key), key, self._missing)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -150,6 +140,23 @@ class LocalBackend:
 
     def _missing(self, key: str) -> NotFoundError:
         return NotFoundError(f"artifact {key!r} not found in {self.root}")
+
+
+def _open_file(path: Path, key: str, missing: Callable[[str], NotFoundError]) -> BinaryIO:
+    """The local file ``path`` of blob ``key``, opened in one step only if it is a regular file
+    (never ``is_file()`` then open: a FIFO swapped in between would hang the read);
+    ``missing(key)`` if absent, ``IntegrityError`` if something else is in its place."""
+    try:
+        return open_regular(path, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        raise missing(key) from None
+    except NotRegularFile as err:
+        if err.kind == "a folder":
+            raise missing(key) from None
+        raise IntegrityError(
+            f"artifact {key!r} at {path} is {err.kind}, not a regular file: the artifact "
+            "store was tampered with; remove it and restore the blob from a backup"
+        ) from None
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -191,6 +198,7 @@ class FsspecBackend:
         self.root = root.rstrip("/")
         protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
         self.rename = bool(protocols & _RENAME_PROTOCOLS) if rename is None else rename
+        self._local = bool(protocols & _LOCAL_PROTOCOLS)  # files that can be FIFOs or links
 
     def __repr__(self) -> str:
         return f"FsspecBackend({self.url!r})"
@@ -236,7 +244,10 @@ class FsspecBackend:
 
     def read(self, key: str) -> bytes:
         path = self._path(key)
-        if not self.fs.isfile(path):  # a FIFO on a local filesystem would block cat_file
+        if self._local:
+            with self.open(key) as handle:
+                return handle.read()
+        if not self.fs.isfile(path):
             raise self._missing(key)
         try:
             return bytes(self.fs.cat_file(path))
@@ -244,7 +255,11 @@ class FsspecBackend:
             raise self._missing(key) from None
 
     def open(self, key: str) -> BinaryIO:
+        """The blob's bytes; on a local filesystem opened as :class:`LocalBackend` opens them
+        (a regular file only, in one step)."""
         path = self._path(key)
+        if self._local:
+            return _open_file(Path(path), key, self._missing)
         if not self.fs.isfile(path):
             raise self._missing(key)
         try:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from keel._io import NotRegularFile, open_regular
 from keel.errors import IntegrityError, NotFoundError, SpecError
 from keel.train._optim import LRSchedule
 from keel.train._stopping import EarlyStopping
@@ -85,12 +86,19 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True``; a missing file is a :class:`NotFoundError`."""
-    if not path.is_file():
+    try:
+        handle = open_regular(path)  # not is_file() then open: a FIFO swapped in would hang
+    except (FileNotFoundError, NotRegularFile) as err:
+        if isinstance(err, NotRegularFile) and err.kind != "a folder":
+            raise IntegrityError(
+                f"checkpoint {path} is {err.kind}, not a file: delete it and start afresh"
+            ) from None
         raise NotFoundError(
             f"no checkpoint at {path} to resume from: run without resume to start afresh"
-        )
+        ) from None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with handle:
+            state = torch.load(handle, map_location="cpu", weights_only=True)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise IntegrityError(
