@@ -232,7 +232,9 @@ class MetadataStore(Protocol):
 
     def revoke_api_key(self, key_id: str, *, actor: str) -> ApiKeyRecord:
         """Mark a key revoked and append an audit entry ``key.revoke``, atomically;
-        NotFoundError if unknown, UserError if already revoked."""
+        NotFoundError if unknown, UserError if already revoked. (``Registry.revoke_api_key``
+        first signs a revocation outside the database, so editing the row back does not
+        un-revoke the key.)"""
         ...
 
     def close(self) -> None: ...
