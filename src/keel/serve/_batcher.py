@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from keel.errors import DataError, KeelError, SpecError, UserError
+from keel.serve._lane import DaemonExecutor
 
 __all__ = [
     "BatchSettings",
@@ -165,7 +166,9 @@ class Batcher:
     """Batch concurrent ``submit`` calls for one model function ``infer``.
 
     ``queue_depth`` counts rows (not requests) waiting for a batch, which is what ``max_queue``
-    bounds. The default executor is a single thread, so batches do not compete for cores.
+    bounds. The default executor is a single daemon thread, so batches do not compete for cores,
+    and a forward pass that never returns cannot hold the process's exit (a
+    ``ThreadPoolExecutor``'s threads are joined at exit).
     """
 
     def __init__(
@@ -219,9 +222,7 @@ class Batcher:
         """Start serving; a stopped batcher may be started again."""
         if self._state in ("running", "draining"):
             return
-        self._executor = self._given_executor or concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="keel-batcher"
-        )
+        self._executor = self._given_executor or DaemonExecutor("keel-batcher")
         self._wake = asyncio.Event()
         self._state = "running"
         self._task = asyncio.get_running_loop().create_task(self._serve(), name="keel-batcher")

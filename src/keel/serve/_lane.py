@@ -12,12 +12,16 @@ At most :data:`MAX_RETIRED` retired threads may be alive at once (each one is st
 past that the lane keeps its current thread and calls fail with 503 until one of them returns.
 The threads are daemons and are never joined, so a stuck call cannot keep the process from
 exiting (``concurrent.futures`` joins its threads at exit, which is why it is not used here).
+:class:`DaemonExecutor` is the same thread as an executor, for ``loop.run_in_executor``: the
+batchers run their forward passes on one, so a forward pass that never returns does not hold the
+exit either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import queue
 import threading
 from collections.abc import Callable
@@ -25,7 +29,7 @@ from typing import Any, TypeVar
 
 from keel.errors import KeelError
 
-__all__ = ["MAX_RETIRED", "Lane", "Unavailable"]
+__all__ = ["MAX_RETIRED", "DaemonExecutor", "Lane", "Unavailable"]
 
 T = TypeVar("T")
 MAX_RETIRED = 4
@@ -122,3 +126,37 @@ class Lane:
         self.closed = True
         for _ in range(1 + len(self._retired)):
             self._jobs.put(None)
+
+
+class DaemonExecutor(concurrent.futures.Executor):
+    """Calls run one at a time, in order, on one daemon thread that exit never waits for."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._worker = _Worker(self._jobs, name)
+        self._shut = False
+
+    def submit(
+        self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[T]:
+        if self._shut:
+            raise RuntimeError("cannot run new calls after shutdown")
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        call = functools.partial(fn, **kwargs) if kwargs else fn
+        self._jobs.put((future, call, args))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Take no more calls; the thread ends after the queued ones (``wait``: join it)."""
+        self._shut = True
+        if cancel_futures:
+            while True:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    job[0].cancel()
+        self._jobs.put(None)
+        if wait:
+            self._worker.thread.join()
