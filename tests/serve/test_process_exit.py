@@ -52,6 +52,7 @@ def test_a_forward_pass_that_never_returns_does_not_hold_the_exit():
     except subprocess.TimeoutExpired:
         process.kill()
         out, _ = process.communicate()
-        raise AssertionError(f"the process did not exit (a batcher thread held it):\n{out}") from None
+        message = f"the process did not exit (a batcher thread held it):\n{out}"
+        raise AssertionError(message) from None
     assert process.returncode == 0, out
     assert out.split() == ["timed", "out", "stop", "given", "up", "main", "done"], out
