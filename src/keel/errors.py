@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "CONTROL",
     "DataError",
     "IntegrityError",
     "KeelError",
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 # C0 and C1 controls, DEL, and the two Unicode line breaks: everything str.splitlines() splits at
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class KeelError(Exception):
@@ -87,4 +88,4 @@ def one_line(message: str) -> str:
     """``message`` as it is shown: control characters and line breaks written escaped (``\\n``,
     ``\\r``, ``\\x1b``, ``\\u2028``), so an error that quotes a value holding them is still one
     line and cannot move a terminal's cursor or change its colours."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), message)
+    return CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), message)

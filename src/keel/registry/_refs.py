@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from keel.errors import UserError
+from keel.errors import CONTROL, UserError
 
 __all__ = [
     "MAX_VERSION",
     "STAGE_PATTERN",
     "Ref",
+    "check_line",
     "check_model_name",
     "check_stage",
     "check_version",
@@ -127,6 +128,18 @@ def check_stage(stage: str) -> str:
             "letters, digits, '_' or '-' (e.g. production)"
         )
     return stage
+
+
+def check_line(text: str, what: str) -> str:
+    """``text`` if it is one line without control characters (what the audit trail and the
+    history record: a reason, an actor, a key name); else a one-line ``UserError``. A newline
+    there would print as a second, made-up row of ``keel audit list`` or ``keel history``."""
+    if not isinstance(text, str) or CONTROL.search(text):
+        raise UserError(
+            f"{what} {_show(text)} holds a line break or control character; write it on one "
+            "line of plain text"
+        )
+    return text
 
 
 def _show(value: object) -> str:

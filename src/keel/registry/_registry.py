@@ -30,7 +30,7 @@ from keel.registry import _apikeys
 from keel.registry._anchor import AuditAnchor
 from keel.registry._content import ContentStore
 from keel.registry._manifest import FileEntry, Manifest
-from keel.registry._refs import Ref, check_model_name, check_stage, parse_ref
+from keel.registry._refs import Ref, check_line, check_model_name, check_stage, parse_ref
 from keel.registry._revocations import Revocations
 from keel.registry._signing import KeyStore
 from keel.registry._statement import VersionStatement, statement_problems
@@ -87,7 +87,7 @@ class Registry:
         self.store = store
         self.content = content
         self.keys = keys
-        self.actor = actor
+        self.actor = check_line(actor, "the actor (KEEL_USER)")
         self.revocations = Revocations(content.backend, keys)
         if store.anchor is None:
             store.anchor = AuditAnchor(content.backend, keys)
@@ -152,6 +152,7 @@ class Registry:
         go into the history and the audit trail.
         """
         check_stage(stage)
+        check_line(reason, "the reason")
         version = self.verify(ref)  # raises IntegrityError: nothing is forced past a bad signature
         record = version.record
         failed = [g for g in version.manifest.gates if not g.get("passed")]
@@ -179,6 +180,7 @@ class Registry:
     def rollback(self, name: str, stage: str, *, reason: str = "") -> AliasEvent:
         """Move ``stage`` back to the version it held before the current one, along its history."""
         check_stage(stage)
+        check_line(reason, "the reason")
         stack: list[int] = []
         for event in self.store.alias_history(name, stage):
             if event.action == "rollback" and stack:
@@ -416,6 +418,7 @@ class Registry:
     def create_api_key(self, role: Role, *, name: str = "") -> tuple[str, ApiKeyRecord]:
         """A new API key for ``role`` with its key statement signed by this workspace's key;
         ``(key, record)``. Show ``key`` once: only its hash is stored."""
+        check_line(name, "the key name")
         return _apikeys.create_api_key(self.store, self.keys, role, name=name, actor=self.actor)
 
     def revoke_api_key(self, key_id: str) -> ApiKeyRecord:

@@ -10,13 +10,13 @@ renders them; property-based tests generate requests from them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, ConfigDict, Field
 
 from keel._config import Config, parse
+from keel.errors import CONTROL
 from keel.registry._refs import MAX_VERSION, STAGE_PATTERN
 from keel.registry._schema import NAME_LENGTH
 from keel.serve._v2 import DATATYPES, MAX_RANK
@@ -41,18 +41,16 @@ __all__ = [
 
 B = TypeVar("B", bound=Config)
 _STAGE = f"^{STAGE_PATTERN.pattern}$"  # a Rust regex: $ is the end of the text, no newline
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _one_line(value: str) -> str:
-    if _CONTROL.search(value):  # NUL (PostgreSQL refuses it), a line break (a fake audit row)
+    if CONTROL.search(value):  # NUL (PostgreSQL refuses it), a line break (a fake audit row)
         raise ValueError("must be one line of text, without control characters")
     return value
 
 
-_Line = Annotated[
-    str, AfterValidator(_one_line), Field(json_schema_extra={"pattern": r"^[^\x00-\x1f\x7f]*$"})
-]
+_ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"  # what CONTROL refuses, for the docs
+_Line = Annotated[str, AfterValidator(_one_line), Field(json_schema_extra={"pattern": _ONE_LINE})]
 
 
 class _Body(Config):
