@@ -105,7 +105,14 @@ def test_a_store_refuses_a_version_beyond_its_columns(store, version: int) -> No
     one_line(err)
     with pytest.raises(UserError, match="bad version number") as err:
         store.move_alias(
-            "m", "production", version, action="promote", actor="t", reason="", forced=False
+            "m",
+            "production",
+            version,
+            action="promote",
+            actor="t",
+            reason="",
+            forced=False,
+            sign=sign,
         )
     one_line(err)
     assert store.list_aliases("m") == {}
@@ -116,7 +123,14 @@ def test_a_store_answers_the_largest_version_without_overflow(store) -> None:
     assert store.get_version("m", MAX_VERSION) is None
     with pytest.raises(NotFoundError):
         store.move_alias(
-            "m", "production", MAX_VERSION, action="promote", actor="t", reason="", forced=False
+            "m",
+            "production",
+            MAX_VERSION,
+            action="promote",
+            actor="t",
+            reason="",
+            forced=False,
+            sign=sign,
         )
     assert store.verify_audit() == []
 

@@ -41,7 +41,8 @@ def register(store: Store, name: str, *, gates: bool = True, **metrics: Any) -> 
 
 
 def promote(store: Store, name: str, stage: str, version: int, **kw: Any) -> Any:
-    options = {"action": "promote", "actor": "bob", "reason": "", "forced": False} | kw
+    options = {"action": "promote", "actor": "bob", "reason": "", "forced": False, "sign": sign}
+    options |= kw
     return store.move_alias(name, stage, version, **options)
 
 

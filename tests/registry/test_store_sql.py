@@ -31,7 +31,9 @@ def register(store: SqlStore, name: str = "digits") -> None:
 
 
 def promote(store: SqlStore, name: str, stage: str, version: int) -> None:
-    store.move_alias(name, stage, version, action="promote", actor="a", reason="", forced=False)
+    store.move_alias(
+        name, stage, version, action="promote", actor="a", reason="", forced=False, sign=sign
+    )
 
 
 def snapshot(store: SqlStore) -> tuple[list, list, list]:

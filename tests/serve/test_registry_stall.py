@@ -154,7 +154,7 @@ def _point_production_at(models: Models, version: int) -> None:
     with open_registry(models.settings, create=False) as registry:
         registry.store.move_alias(
             "digits", "production", version, action="promote", actor="tests",
-            reason="tests", forced=True,
+            reason="tests", forced=True, sign=registry.keys.sign,
         )  # fmt: skip
 
 

@@ -112,21 +112,25 @@ def models_resign(
     names: list[str] = typer.Argument(None, help="the models (default: every model)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Sign version statements for versions an older keel signed (its manifest only), after
-    checking each against the audit trail. Needs the workspace signing key. Exit 3 if a check
-    fails (nothing is signed then)."""
+    """Sign version statements for versions an older keel signed (its manifest only), and move
+    statements for stage histories it recorded unsigned, after checking each against the audit
+    trail. Needs the workspace signing key. Exit 3 if a check fails (nothing is signed then)."""
 
-    def run() -> list[str]:
+    def run() -> tuple[list[str], list[str]]:
         with _registry() as registry:
-            return [f"{r.name}:{r.version}" for r in registry.resign(names or ())]
+            done = registry.resign(names or ())
+            return [f"{r.name}:{r.version}" for r in done.versions], done.stages
 
-    done = _guard(run)
+    versions, stages = _guard(run)
     if as_json:
-        _json({"resigned": done})
-    elif done:
-        out.print(f"re-signed {len(done)} version(s): {', '.join(done)}")
-    else:
-        out.print("every version already has a signed version statement: nothing to re-sign")
+        _json({"resigned": versions, "stages": stages})
+        return
+    if versions:
+        out.print(f"re-signed {len(versions)} version(s): {', '.join(versions)}")
+    if stages:
+        out.print(f"signed the history of {len(stages)} stage(s): {', '.join(stages)}")
+    if not versions and not stages:
+        out.print("every version and stage move already has a signed statement: nothing to re-sign")
 
 
 @app.command(rich_help_panel="Registry")

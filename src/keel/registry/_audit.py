@@ -8,14 +8,16 @@ the store keeps (last seq and hash) and that every version row and alias move po
 entry recording the same facts, and every such entry at a row. A version re-signed after an
 upgrade (``resign``: a version statement signed for a row an older keel signed) points at both its
 ``register`` entry (digest, gates, the signature it had) and its ``resign`` entry (the signature it
-has now). The chain itself is anchored outside the database by signed checkpoints (``_anchor.py``).
+has now); a stage move re-signed so points at its ``promote``/``rollback`` entry and at the
+``stage.resign`` entry of its stage. The chain itself is anchored outside the database by signed
+checkpoints (``_anchor.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +32,7 @@ __all__ = [
     "KEY_REVOKE",
     "REGISTER",
     "RESIGN",
+    "STAGE_RESIGN",
     "alias_details",
     "alias_target",
     "canonical_json",
@@ -41,6 +44,7 @@ __all__ = [
     "plain_json",
     "register_details",
     "resign_details",
+    "stage_resign_details",
     "verify_audit",
     "version_target",
 ]
@@ -48,6 +52,7 @@ __all__ = [
 GENESIS_HASH = "0" * 64  # the prev_hash of entry 1
 REGISTER = "register"
 RESIGN = "resign"
+STAGE_RESIGN = "stage.resign"  # move statements signed for an older keel's history of a stage
 ALIAS_ACTIONS = ("promote", "rollback")
 KEY_CREATE = "key.create"
 KEY_REVOKE = "key.revoke"
@@ -200,6 +205,53 @@ def alias_details(event: AliasEvent) -> dict[str, Any]:
     }
 
 
+def _event_problems(
+    entries: list[AuditEntry],
+    events: Iterable[tuple[AliasEvent, int | None, int | None]],
+    aliases: Mapping[tuple[str, str], int] | None,
+    by_seq: dict[int, AuditEntry],
+) -> list[str]:
+    problems: list[str] = []
+    linked: dict[str, set[int | None]] = {a: set() for a in (*ALIAS_ACTIONS, STAGE_RESIGN)}
+    last: dict[tuple[str, str], int] = {}
+    for event, seq, resign_seq in events:
+        linked.setdefault(event.action, set()).add(seq)
+        last[(event.name, event.stage)] = event.version
+        what = f"alias move {event.id} ({event.action} {event.name}@{event.stage})"
+        target = alias_target(event.name, event.stage)
+        found = _link_problems(what, seq, event.action, target, alias_details(event), by_seq)
+        entry = by_seq.get(seq) if seq is not None else None
+        if not found and entry is not None and (entry.actor, entry.at) != (event.actor, event.at):
+            found = [f"{what} differs from its audit entry {seq} in its actor or time"]
+        problems += found
+        if resign_seq is not None:
+            linked[STAGE_RESIGN].add(resign_seq)
+            problems += _link_problems(
+                f"the re-signing of {what}", resign_seq, STAGE_RESIGN, target, {}, by_seq
+            )
+    for e in entries:
+        if e.action in linked and e.seq not in linked[e.action]:
+            what = "no such move" if e.action in ALIAS_ACTIONS else "no move it re-signed"
+            problems.append(
+                f"audit entry {e.seq} records {e.action} {e.target}, but the history has {what}"
+            )
+    if aliases is not None:
+        for key in sorted(set(aliases) | set(last)):
+            if aliases.get(key) != last.get(key):
+                problems.append(
+                    f"alias {key[0]}@{key[1]} points at version {aliases.get(key)}, but its "
+                    f"history left it at {last.get(key)}"
+                )
+    return problems
+
+
+def stage_resign_details(moves: Sequence[AliasEvent]) -> dict[str, Any]:
+    """What a ``stage.resign`` entry records: how many moves were signed, and the digest of the
+    newest statement (which authenticates the others)."""
+    newest = (moves[-1].statement or "") if moves else ""
+    return {"moves": len(moves), "head": hashlib.sha256(newest.encode("utf-8")).hexdigest()}
+
+
 def key_target(key_id: str) -> str:
     return f"{KEY_PREFIX}{key_id}"
 
@@ -326,7 +378,7 @@ def verify_audit(
     entries: Iterable[AuditEntry],
     *,
     versions: Iterable[tuple[VersionRecord, int | None, int | None]] | None = None,
-    events: Iterable[tuple[AliasEvent, int | None]] | None = None,
+    events: Iterable[tuple[AliasEvent, int | None, int | None]] | None = None,
     aliases: Mapping[tuple[str, str], int] | None = None,
     keys: Iterable[tuple[ApiKeyRecord, int | None, int | None]] | None = None,
     head: tuple[int, str] | None = None,
@@ -334,7 +386,8 @@ def verify_audit(
     """Every problem found, one line each; an empty list means the trail is intact.
 
     ``entries`` in stored order (by seq). Optional cross-checks: ``versions`` as ``(record,
-    register seq, resign seq or None)``, ``events`` as ``(event, audit_seq)`` pairs, the current
+    register seq, resign seq or None)``, ``events`` as ``(event, audit seq, resign seq or
+    None)``, the current
     ``aliases`` ``{(name, stage): version}`` (each must be where its last move left it), API
     ``keys`` as ``(record, create seq, revoke seq)`` and the store's ``head`` ``(last seq, last
     hash)``.
@@ -347,28 +400,7 @@ def verify_audit(
     if versions is not None:
         problems += _version_problems(entries, versions, by_seq)
     if events is not None:
-        moved: set[int | None] = set()
-        last: dict[tuple[str, str], int] = {}
-        for event, seq in events:
-            moved.add(seq)
-            last[(event.name, event.stage)] = event.version
-            what = f"alias move {event.id} ({event.action} {event.name}@{event.stage})"
-            target = alias_target(event.name, event.stage)
-            problems += _link_problems(
-                what, seq, event.action, target, alias_details(event), by_seq
-            )
-        problems += [
-            f"audit entry {e.seq} records {e.action} {e.target}, but the history has no such move"
-            for e in entries
-            if e.action in ALIAS_ACTIONS and e.seq not in moved
-        ]
-        if aliases is not None:
-            for key in sorted(set(aliases) | set(last)):
-                if aliases.get(key) != last.get(key):
-                    problems.append(
-                        f"alias {key[0]}@{key[1]} points at version {aliases.get(key)}, but its "
-                        f"history left it at {last.get(key)}"
-                    )
+        problems += _event_problems(entries, events, aliases, by_seq)
     if keys is not None:
         problems += _key_problems(entries, keys, by_seq)
     return problems

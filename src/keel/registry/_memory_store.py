@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from keel.registry._audit import (
     KEY_REVOKE,
     REGISTER,
     RESIGN,
+    STAGE_RESIGN,
     alias_details,
     alias_target,
     key_details,
@@ -31,10 +32,12 @@ from keel.registry._audit import (
     plain_json,
     register_details,
     resign_details,
+    stage_resign_details,
     verify_audit,
     version_target,
 )
 from keel.registry._key_statement import signed_key
+from keel.registry._move_statement import resign_history, sign_move, signed_after
 from keel.registry._refs import check_version
 from keel.registry._statement import VersionStatement
 from keel.registry.types import AliasEvent, ApiKeyRecord, AuditEntry, Role, Signer, VersionRecord
@@ -61,7 +64,8 @@ class MemoryStore:
         self._version_seq: dict[tuple[str, int], int] = {}  # (name, version) -> audit seq
         self._resign_seq: dict[tuple[str, int], int] = {}  # (name, version) -> its resign seq
         self._aliases: dict[tuple[str, str], int] = {}
-        self._events: list[tuple[AliasEvent, int]] = []  # with their audit seq
+        # each move with its audit seq and the seq of its re-signing (None unless re-signed)
+        self._events: list[list[Any]] = []
         self._entries: list[AuditEntry] = []
         self._head: tuple[int, str] = (0, GENESIS_HASH)
         self._keys: dict[str, tuple[ApiKeyRecord, int, int | None]] = {}  # with audit seqs
@@ -202,27 +206,30 @@ class MemoryStore:
         actor: str,
         reason: str,
         forced: bool,
+        sign: Signer,
     ) -> AliasEvent:
         check_version(version)
         checks.check_alias_args(stage, action, actor, reason)
         with self._lock:
-            if not any(r.version == version for r in self._versions.get(name, ())):
+            found = [r for r in self._versions.get(name, ()) if r.version == version]
+            if not found:
                 raise NotFoundError(
                     f"model {name!r} has no version {version}: `keel models list` shows the "
                     "registered versions"
                 )
             at = self._now()
-            event = AliasEvent(
-                id=len(self._events) + 1,
-                name=name,
-                stage=stage,
-                version=version,
-                previous_version=self._aliases.get((name, stage)),
-                action=action,
-                actor=actor,
-                reason=reason,
-                forced=bool(forced),
-                at=at,
+            history = self._history(name, stage)
+            unsigned = AliasEvent(
+                len(self._events) + 1, name, stage, version, None, action, actor, reason,
+                bool(forced), at,
+            )  # fmt: skip
+            seq, previous, unsigned = signed_after(unsigned, history[-1] if history else None)
+            event = sign_move(
+                unsigned,
+                seq=seq,
+                manifest_digest=found[0].manifest_digest,
+                previous=previous,
+                sign=sign,
             )
             entry = next_entry(
                 *self._head,
@@ -232,19 +239,49 @@ class MemoryStore:
                 target=alias_target(name, stage),
                 details=alias_details(event),
             )
-            self._events.append((event, entry.seq))
+            self._events.append([event, entry.seq, None])
             self._aliases[(name, stage)] = version
             self._append(entry)
         self._anchored(entry)
         return event
 
+    def resign_moves(
+        self, events: Sequence[AliasEvent], *, sign: Signer, actor: str
+    ) -> list[AliasEvent]:
+        checks.check_text(actor, "actor")
+        if not events:
+            raise UserError("no moves to re-sign: pass the history of one stage")
+        name, stage = events[0].name, events[0].stage
+        with self._lock:
+            current = checks.check_unsigned_moves(events, self._history(name, stage))
+            digests = {r.version: r.manifest_digest for r in self._versions.get(name, ())}
+            resigned = resign_history(current, digests, sign)
+            entry = next_entry(
+                *self._head,
+                at=self._now(),
+                actor=actor,
+                action=STAGE_RESIGN,
+                target=alias_target(name, stage),
+                details=stage_resign_details(resigned),
+            )
+            by_id = {event.id: event for event in resigned}
+            for row in self._events:
+                if row[0].id in by_id:
+                    row[0], row[2] = by_id[row[0].id], entry.seq
+            self._append(entry)
+        self._anchored(entry)
+        return resigned
+
+    def _history(self, name: str, stage: str | None) -> list[AliasEvent]:
+        return [
+            event
+            for event, _, _ in self._events
+            if event.name == name and (stage is None or event.stage == stage)
+        ]
+
     def alias_history(self, name: str, stage: str | None = None) -> list[AliasEvent]:
         with self._lock:
-            return [
-                event
-                for event, _ in self._events
-                if event.name == name and (stage is None or event.stage == stage)
-            ]
+            return self._history(name, stage)
 
     # -- API keys ------------------------------------------------------------------------------
 
@@ -349,7 +386,7 @@ class MemoryStore:
             problems = verify_audit(
                 entries,
                 versions=versions,
-                events=list(self._events),
+                events=[(event, seq, resign) for event, seq, resign in self._events],
                 aliases=dict(self._aliases),
                 keys=list(self._keys.values()),
                 head=self._head,

@@ -33,6 +33,7 @@ from keel.registry._manifest import FileEntry, Manifest
 from keel.registry._refs import Ref, check_line, check_model_name, check_stage, parse_ref
 from keel.registry._revocations import Revocations
 from keel.registry._signing import KeyStore
+from keel.registry._stages import Stage, Stages
 from keel.registry._statement import VersionStatement, statement_problems
 from keel.registry.types import AliasEvent, ApiKeyRecord, MetadataStore, Role, VersionRecord
 
@@ -89,6 +90,7 @@ class Registry:
         self.keys = keys
         self.actor = check_line(actor, "the actor (KEEL_USER)")
         self.revocations = Revocations(content.backend, keys)
+        self.stages = Stages(store, keys, content.backend)
         if store.anchor is None:
             store.anchor = AuditAnchor(content.backend, keys)
 
@@ -164,63 +166,81 @@ class Registry:
             )
         if force and not reason.strip():
             raise UserError("--force needs an explicit reason: add --reason '…' (it is audited)")
-        current = self.store.get_alias(record.name, stage)
-        if current == record.version:
+        before = self.stages.check(record.name, stage)  # nothing is chained onto a bad history
+        if before.version == record.version:
             raise UserError(f"{version.ref} is already {record.name}@{stage}")
-        return self.store.move_alias(
-            record.name,
-            stage,
-            record.version,
-            action="promote",
-            actor=self.actor,
-            reason=reason.strip(),
-            forced=bool(force and failed),
+        return self._move(
+            before, record.version, action="promote", reason=reason, forced=bool(force and failed)
         )
 
     def rollback(self, name: str, stage: str, *, reason: str = "") -> AliasEvent:
-        """Move ``stage`` back to the version it held before the current one, along its history."""
+        """Move ``stage`` back to the version it held before the current one, along its signed
+        history (its rows are never read for this, only their verified statements)."""
         check_stage(stage)
         check_line(reason, "the reason")
-        stack: list[int] = []
-        for event in self.store.alias_history(name, stage):
-            if event.action == "rollback" and stack:
-                stack.pop()
-            else:
-                stack.append(event.version)
+        if self.store.latest_version(name) is None:
+            raise self._unknown(name)
+        before = self.stages.check(name, stage)
+        stack = before.in_force()
         if len(stack) < 2:
             raise UserError(
                 f"{name}@{stage} has no earlier version to roll back to "
                 f"(history: {len(stack)} promotion(s) in force); see `keel history {name}`"
             )
         target = stack[-2]
-        self.verify(f"{name}:{target}")  # never roll back onto a tampered version
-        return self.store.move_alias(
-            name,
-            stage,
-            target,
-            action="rollback",
+        version = self.verify(f"{name}:{target.version}")  # never onto a tampered version
+        if version.record.manifest_digest != target.manifest_digest:
+            raise IntegrityError(
+                f"{version.ref} holds manifest {version.record.manifest_digest[:12]}…, not the "
+                f"{target.manifest_digest[:12]}… it held when it was {name}@{stage}; not rolling "
+                "back onto it"
+            )
+        return self._move(before, target.version, action="rollback", reason=reason, forced=False)
+
+    def _move(
+        self, before: Stage, version: int, *, action: str, reason: str, forced: bool
+    ) -> AliasEvent:
+        """Move the stage ``before`` (as just verified) to ``version``, signed; then record
+        its signed head outside the database."""
+        event = self.store.move_alias(
+            before.name,
+            before.stage,
+            version,
+            action=action,
             actor=self.actor,
             reason=reason.strip(),
-            forced=False,
+            forced=forced,
+            sign=self.keys.sign,
         )
+        self.stages.record(before.events[0] if before.events else event, event)
+        return event
 
     # -- reading -------------------------------------------------------------------------------
     def resolve(self, ref: str | Ref) -> VersionRecord:
-        """The metadata row a reference names (NotFoundError with what exists otherwise)."""
+        """The metadata row a reference names (NotFoundError with what exists otherwise); for a
+        stage, after checking the stage against its signed history and that the row holds the
+        manifest its newest move named (``IntegrityError`` otherwise)."""
+        record, stage = self._resolve(ref)
+        if stage is not None:
+            _check_promoted(stage, record)
+        return record
+
+    def _resolve(self, ref: str | Ref) -> tuple[VersionRecord, Stage | None]:
+        """The row a reference names, and the verified stage it was reached through."""
         parsed = parse_ref(ref) if isinstance(ref, str) else ref
         name = parsed.name
+        stage = None
         if parsed.stage is not None:
-            version = self.store.get_alias(name, parsed.stage)
-            self._check_alias(name, parsed.stage, version)
-            if version is None and self.store.latest_version(name) is None:
+            stage = self.stages.check(name, parsed.stage)
+            if stage.version is None and self.store.latest_version(name) is None:
                 raise self._unknown(name)
-            if version is None:
+            if stage.version is None:
                 stages = sorted(self.store.list_aliases(name))
                 known = f"; stages: {', '.join(stages)}" if stages else ""
                 raise NotFoundError(
                     f"{parsed} is not set{known}; promote a version with `keel promote`"
                 )
-            record = self.store.get_version(name, version)
+            record = self.store.get_version(name, stage.version)
         elif parsed.version is not None:
             record = self.store.get_version(name, parsed.version)
         else:
@@ -230,18 +250,7 @@ class Registry:
             if latest is None:
                 raise self._unknown(name)
             raise NotFoundError(f"{parsed} does not exist; the latest is {name}:{latest.version}")
-        return record
-
-    def _check_alias(self, name: str, stage: str, version: int | None) -> None:
-        """``IntegrityError`` unless the alias is where its last recorded move left it (a stage
-        pointed elsewhere by editing the database would serve a version nobody promoted)."""
-        history = self.store.alias_history(name, stage)
-        moved = history[-1].version if history else None
-        if moved != version:
-            raise IntegrityError(
-                f"{name}@{stage} points at {_shown(version)}, but its last recorded move left it "
-                f"at {_shown(moved)}: the registry database was altered; see `keel audit verify`"
-            )
+        return record, stage
 
     def _unknown(self, name: str) -> NotFoundError:
         models = self.store.list_models()
@@ -299,9 +308,14 @@ class Registry:
         return manifest
 
     def get(self, ref: str) -> ModelVersion:
-        record = self.resolve(ref)
+        """The version ``ref`` names with its manifest, after checking its signed statement (and
+        for a stage, the stage's signed history and the manifest its newest move named)."""
+        record, stage = self._resolve(ref)
         with _naming(record):
-            return ModelVersion(record=record, manifest=self.manifest(record))
+            manifest = self.manifest(record)
+        if stage is not None:
+            _check_promoted(stage, record)
+        return ModelVersion(record=record, manifest=manifest)
 
     def verify(self, ref: str) -> ModelVersion:
         """Check the signature, the manifest and every file's sha256 (streamed)."""
@@ -336,11 +350,16 @@ class Registry:
         )
 
     def history(self, name: str, stage: str | None = None) -> list[AliasEvent]:
+        """The moves of ``name``'s stages (or of ``stage``), oldest first, each stage's history
+        checked against its signed statements as every read of a stage is."""
         if stage is not None:
             check_stage(stage)
         if self.store.latest_version(name) is None:
             raise NotFoundError(f"no model named {name!r}")
-        return self.store.alias_history(name, stage)
+        events = self.store.alias_history(name, stage)
+        for each in sorted({event.stage for event in events}):
+            self.stages.check(name, each)
+        return events
 
     def versions(self, name: str) -> list[VersionRecord]:
         if self.store.latest_version(name) is None:
@@ -358,7 +377,7 @@ class Registry:
         revocation matches its row; else one line per problem found."""
         problems = self.store.verify_audit()
         rows = {record.key_id: record for record in self.store.list_api_keys()}
-        return problems + self.revocations.problems(rows)
+        return problems + self.revocations.problems(rows) + self.stages.problems()
 
     def audit_checkpoint(self) -> int | None:
         """The newest audit entry a valid signed checkpoint records (None without one)."""
@@ -379,16 +398,19 @@ class Registry:
         anchor.advance(entries[0].hash, head, hashes.get)
         return self.audit_checkpoint() or head.seq
 
-    def resign(self, names: Sequence[str] = ()) -> list[VersionRecord]:
+    def resign(self, names: Sequence[str] = ()) -> Resigned:
         """Sign version statements for the versions of ``names`` (every model when empty) that an
-        older keel signed over their manifest digest only; the versions re-signed.
+        older keel signed over their manifest digest only, and move statements for the stage
+        histories it recorded unsigned; what was re-signed.
 
         Each is checked first, and nothing is signed unless all pass: the audit trail intact
-        (every version row matches its hash-chained ``register`` entry, and the trail matches its
-        checkpoints where it has any), its old signature valid over its manifest digest, its
-        manifest's hash and model name right, and no other row holding the same manifest (a
-        manifest holds its creation time, so two versions never share one: a shared digest is a
-        copied row). Needs the workspace signing key; each re-signing is audited.
+        (every version row and stage move matches its hash-chained entry, every stage points
+        where its last move left it, and the trail matches its checkpoints where it has any);
+        for a version, its old signature valid over its manifest digest, its manifest's hash and
+        model name right, and no other row holding the same manifest (a manifest holds its
+        creation time, so two versions never share one: a shared digest is a copied row); for
+        a stage, no move of its history already signed (a history is signed whole, in order).
+        Needs the workspace signing key; each re-signing is audited.
         """
         self.keys.key_id()  # the signing key is there (NotFoundError naming `keel init`)
         for name in names:
@@ -412,7 +434,10 @@ class Registry:
                     )
                 self.keys.verify(record.manifest_digest, record.signature, record.key_id)
                 self._read_manifest(record)
-        return [self.store.resign_version(r, sign=self.keys.sign, actor=self.actor) for r in old]
+        histories = self.stages.unsigned(chosen)
+        sign, actor = self.keys.sign, self.actor
+        versions = [self.store.resign_version(r, sign=sign, actor=actor) for r in old]
+        return Resigned(versions, self.stages.resign(histories, actor=self.actor))
 
     # -- API keys ------------------------------------------------------------------------------
     def create_api_key(self, role: Role, *, name: str = "") -> tuple[str, ApiKeyRecord]:
@@ -476,8 +501,16 @@ class Registry:
         self.close()
 
 
-def _shown(version: int | None) -> str:
-    return "nothing" if version is None else f"version {version}"
+def _check_promoted(stage: Stage, record: VersionRecord) -> None:
+    """``IntegrityError`` unless ``record`` holds the manifest its stage's newest signed move
+    named (a version row replaced after its promotion would serve other content)."""
+    newest = stage.newest
+    if newest is not None and newest.manifest_digest != record.manifest_digest:
+        raise IntegrityError(
+            f"{_ref(record)}: {stage.alias} was moved to it ({newest.describe()}) when it held "
+            f"manifest {newest.manifest_digest[:12]}…, but it holds "
+            f"{record.manifest_digest[:12]}… now: the registry database was altered"
+        )
 
 
 def _ref(record: VersionRecord) -> str:
@@ -493,6 +526,14 @@ def _naming(record: VersionRecord) -> Iterator[None]:
         prefix = f"{_ref(record)}: "
         text = str(err)
         raise IntegrityError(text if text.startswith(prefix) else prefix + text) from None
+
+
+@dataclass(frozen=True)
+class Resigned:
+    """What ``Registry.resign`` signed: versions, and stages (``name@stage``) whose history."""
+
+    versions: list[VersionRecord]
+    stages: list[str]
 
 
 class GateError(UserError):

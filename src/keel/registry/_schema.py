@@ -7,7 +7,8 @@ only by the Alembic migrations in ``keel/registry/migrations`` (a test checks th
     versions      name, version (UNIQUE together), manifest digest, signature, metrics..., the
                   signed version statement and the seq of a re-signing (revision 0003)
     aliases       (name, stage) -> version: where each stage points now
-    alias_events  every move of an alias: the promotion/rollback history
+    alias_events  every move of an alias: the promotion/rollback history, each move with its
+                  signed move statement and the seq of a re-signing (revision 0005)
     audit         the hash-chained trail (seq 1, 2, 3...)
     audit_head    one row: the last seq and hash (locked by every writer; shows a lost tail)
     api_keys      API keys with their role: the sha256 of each key, never the key (revision 0002),
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,12 +49,14 @@ from keel.registry._audit import (
     KEY_PREFIX,
     REGISTER,
     RESIGN,
+    STAGE_RESIGN,
     canonical_json,
 )
 from keel.registry._refs import check_model_name
 from keel.registry.types import ROLES, AliasEvent, ApiKeyRecord, AuditEntry, Role, VersionRecord
 
 __all__ = [
+    "MAX_REASON",
     "NAME_LENGTH",
     "VERSION_TABLE",
     "alias_events",
@@ -80,6 +84,7 @@ __all__ = [
 
 VERSION_TABLE = "keel_alembic_version"  # not "alembic_version": a shared server may hold others
 NAME_LENGTH = 200
+MAX_REASON = 4000  # characters of a promotion's or rollback's reason
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
@@ -171,6 +176,10 @@ alias_events = Table(
     Column("forced", Boolean, nullable=False),
     Column("at", UtcDateTime(), nullable=False),
     Column("audit_seq", Integer, nullable=False),
+    Column("statement", Text, nullable=True),
+    Column("signature", Text, nullable=True),
+    Column("key_id", String(NAME_LENGTH), nullable=True),
+    Column("resign_seq", Integer, nullable=True),
     Index("ix_alias_events_name_stage", "name", "stage"),
 )
 
@@ -242,10 +251,10 @@ def check_alias_action(action: str) -> str:
 
 def check_free_action(action: str) -> str:
     """An action for ``append_audit``: not one that ``create_version``/``resign_version``/
-    ``move_alias`` write (their entries must point at a row, so a free-standing one would read as
-    tampering)."""
+    ``move_alias``/``resign_moves`` write (their entries must point at a row, so a free-standing
+    one would read as tampering)."""
     check_text(action, "audit action", limit=64)
-    if action in (REGISTER, RESIGN, *ALIAS_ACTIONS):
+    if action in (REGISTER, RESIGN, STAGE_RESIGN, *ALIAS_ACTIONS):
         raise UserError(
             f"audit action {action!r} is written by the registry itself: use create_version or "
             "move_alias, or name another action (e.g. key.create)"
@@ -303,6 +312,9 @@ def event_from_row(row: Row[Any]) -> AliasEvent:
         reason=row.reason,
         forced=bool(row.forced),
         at=row.at,
+        statement=row.statement,
+        signature=row.signature,
+        key_id=row.key_id,
     )
 
 
@@ -368,7 +380,22 @@ def check_alias_args(stage: str, action: str, actor: str, reason: str) -> None:
     check_text(stage, "stage")
     check_alias_action(action)
     check_text(actor, "actor")
-    check_text(reason, "reason", empty=True, limit=None)
+    check_text(reason, "reason", empty=True, limit=MAX_REASON)
+
+
+def check_unsigned_moves(
+    events: Sequence[AliasEvent], current: Sequence[AliasEvent]
+) -> list[AliasEvent]:
+    """``current``, the history of one alias as it is now, if it is still ``events``, the
+    history that was checked before re-signing, and has no statements; a UserError otherwise."""
+    if not events:
+        raise UserError("no moves to re-sign: pass the history of one stage")
+    alias = f"{events[0].name}@{events[0].stage}"
+    if any(event.statement is not None for event in current):
+        raise UserError(f"{alias} already has signed move statements: nothing to re-sign")
+    if list(current) != list(events):
+        raise UserError(f"{alias} changed since it was checked: run `keel models resign` again")
+    return list(current)
 
 
 def check_api_key_args(key_id: str, key_hash: str, role: str, name: str, actor: str) -> None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -35,6 +35,7 @@ from keel.registry._audit import (
     KEY_REVOKE,
     REGISTER,
     RESIGN,
+    STAGE_RESIGN,
     alias_details,
     alias_target,
     key_details,
@@ -43,10 +44,12 @@ from keel.registry._audit import (
     plain_json,
     register_details,
     resign_details,
+    stage_resign_details,
     verify_audit,
     version_target,
 )
 from keel.registry._key_statement import signed_key
+from keel.registry._move_statement import resign_history, sign_move, signed_after
 from keel.registry._refs import check_version
 from keel.registry._statement import VersionStatement
 from keel.registry.types import (
@@ -439,6 +442,7 @@ class SqlStore:
         actor: str,
         reason: str,
         forced: bool,
+        sign: Signer,
     ) -> AliasEvent:
         check_version(version)
         t.check_alias_args(stage, action, actor, reason)
@@ -446,30 +450,35 @@ class SqlStore:
         def work(connection: Connection) -> AliasEvent:
             at = self._now()
             head = self._lock_head(connection)
-            exists = select(t.versions.c.id).where(
-                t.versions.c.name == name, t.versions.c.version == version
-            )
-            if connection.execute(exists).first() is None:
+            digest = connection.execute(
+                select(t.versions.c.manifest_digest).where(
+                    t.versions.c.name == name, t.versions.c.version == version
+                )
+            ).scalar()
+            if digest is None:
                 raise NotFoundError(
                     f"model {name!r} has no version {version}: `keel models list` shows the "
                     "registered versions"
                 )
-            current = select(t.aliases.c.version).where(
-                t.aliases.c.name == name, t.aliases.c.stage == stage
+            newest = connection.execute(
+                self._history(name, stage).order_by(t.alias_events.c.id.desc()).limit(1)
+            ).first()
+            unsigned = AliasEvent(0, name, stage, version, None, action, actor, reason, forced, at)
+            before = None if newest is None else t.event_from_row(newest)
+            seq, previous, unsigned = signed_after(unsigned, before)
+            move = sign_move(
+                unsigned, seq=seq, manifest_digest=digest, previous=previous, sign=sign
             )
-            previous = connection.execute(current).scalar()
-            row = {"name": name, "stage": stage, "version": version, "previous_version": previous}
-            row |= {"action": action, "actor": actor, "reason": reason, "forced": bool(forced)}
-            probe = AliasEvent(id=0, at=at, **row)
             entry = next_entry(
                 *head,
                 at=at,
                 actor=actor,
                 action=action,
                 target=alias_target(name, stage),
-                details=alias_details(probe),
+                details=alias_details(move),
             )
-            added = t.alias_events.insert().values(**row, at=at, audit_seq=entry.seq)
+            row = {k: v for k, v in asdict(move).items() if k != "id"}
+            added = t.alias_events.insert().values(**row, audit_seq=entry.seq)
             event_id = connection.execute(added.returning(t.alias_events.c.id)).scalar_one()
             upsert = self._dialect.insert(t.aliases).values(
                 name=name, stage=stage, version=version, updated_at=at
@@ -480,9 +489,55 @@ class SqlStore:
                 )
             )
             self._write_entry(connection, entry)
-            return AliasEvent(id=event_id, at=at, **row)
+            return replace(move, id=event_id)
 
         return self._write(work)
+
+    def resign_moves(
+        self, events: Sequence[AliasEvent], *, sign: Signer, actor: str
+    ) -> list[AliasEvent]:
+        t.check_text(actor, "actor")
+        if not events:
+            raise UserError("no moves to re-sign: pass the history of one stage")
+        name, stage = events[0].name, events[0].stage
+
+        def work(connection: Connection) -> list[AliasEvent]:
+            head = self._lock_head(connection)
+            rows = connection.execute(self._history(name, stage).order_by(t.alias_events.c.id))
+            current = t.check_unsigned_moves(events, [t.event_from_row(row) for row in rows])
+            query = select(t.versions.c.version, t.versions.c.manifest_digest).where(
+                t.versions.c.name == name
+            )
+            digests = dict(connection.execute(query).tuples().all())
+            resigned = resign_history(current, digests, sign)
+            entry = next_entry(
+                *head,
+                at=self._now(),
+                actor=actor,
+                action=STAGE_RESIGN,
+                target=alias_target(name, stage),
+                details=stage_resign_details(resigned),
+            )
+            for move in resigned:
+                change = update(t.alias_events).where(t.alias_events.c.id == move.id)
+                connection.execute(
+                    change.values(
+                        statement=move.statement,
+                        signature=move.signature,
+                        key_id=move.key_id,
+                        resign_seq=entry.seq,
+                    )
+                )
+            self._write_entry(connection, entry)
+            return resigned
+
+        return self._write(work)
+
+    @staticmethod
+    def _history(name: str, stage: str) -> Any:
+        return select(t.alias_events).where(
+            t.alias_events.c.name == name, t.alias_events.c.stage == stage
+        )
 
     def alias_history(self, name: str, stage: str | None = None) -> list[AliasEvent]:
         query = select(t.alias_events).where(t.alias_events.c.name == name)
@@ -599,7 +654,7 @@ class SqlStore:
             rows = connection.execute(select(t.versions).order_by(t.versions.c.id)).all()
             versions = [(t.version_from_row(r), r.audit_seq, r.resign_seq) for r in rows]
             rows = connection.execute(select(t.alias_events).order_by(t.alias_events.c.id)).all()
-            events = [(t.event_from_row(row), row.audit_seq) for row in rows]
+            events = [(t.event_from_row(row), row.audit_seq, row.resign_seq) for row in rows]
             rows = connection.execute(select(t.aliases)).all()
             aliases = {(row.name, row.stage): row.version for row in rows}
             rows = connection.execute(select(t.api_keys).order_by(t.api_keys.c.create_seq)).all()

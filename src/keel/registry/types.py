@@ -13,7 +13,7 @@ knows the number.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol, runtime_checkable
@@ -64,6 +64,12 @@ class AliasEvent:
     reason: str
     forced: bool
     at: datetime
+    # the signed move statement (canonical JSON: alias, place in its history, version and its
+    # manifest, action, actor, reason, forced, time, the move before it), its signature and the
+    # signing key's id; None for a move recorded by an older keel (refused until re-signed)
+    statement: str | None = None
+    signature: str | None = None
+    key_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able, as the CLI's ``--json`` and the server print it."""
@@ -191,8 +197,22 @@ class MetadataStore(Protocol):
         actor: str,
         reason: str,
         forced: bool,
+        sign: Signer,
     ) -> AliasEvent:
-        """Point ``stage`` at ``version``, append an AliasEvent and an audit entry, atomically."""
+        """Point ``stage`` at ``version``, append an AliasEvent with its move statement (its
+        place in the alias's history, the version's manifest digest, the move before it: see
+        ``_move_statement.py``) signed by ``sign``, and an audit entry, atomically. An
+        ``IntegrityError`` if the newest move of the alias has no statement (an older keel's:
+        ``keel models resign`` first) or a malformed one."""
+        ...
+
+    def resign_moves(
+        self, events: Sequence[AliasEvent], *, sign: Signer, actor: str
+    ) -> list[AliasEvent]:
+        """Sign move statements for ``events``, the whole history of one alias as an older keel
+        recorded it (no statements), oldest first, chained in that order, and append one audit
+        entry ``stage.resign``, atomically. A UserError if the history changed since ``events``
+        were read or already has statements."""
         ...
 
     def alias_history(self, name: str, stage: str | None = None) -> list[AliasEvent]:

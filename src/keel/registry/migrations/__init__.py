@@ -22,7 +22,7 @@ __all__ = ["HEAD", "REVISIONS", "at_head", "upgrade"]
 
 HERE = Path(__file__).parent
 # every revision in versions/, oldest first (a test checks this list)
-REVISIONS = ("0001", "0002", "0003", "0004")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005")
 HEAD = REVISIONS[-1]
 
 
