@@ -183,6 +183,39 @@ def _check_contains(*needles: str) -> Callable[[World, str, str], None]:
     return check
 
 
+def _setup_signer(w: World, name: str) -> None:
+    """A public key of another signer in the specs folder, as `keel trust export` prints it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    public = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    (w.specs / f"{name}.pub").write_bytes(public)
+
+
+def _setup_trusted(w: World, name: str) -> None:
+    _setup_signer(w, name)
+    with w.registry() as r:
+        (w.specs / f"{name}.id").write_text(r.trust(w.specs / f"{name}.pub"))
+
+
+def _check_trusted(expected: bool) -> Callable[[World, str, str], None]:
+    def check(w: World, _: str, out: str) -> None:
+        key_id = _json(out)["key_id"]
+        with w.registry() as r:
+            assert (key_id in r.keys.trusted()) is expected
+
+    return check
+
+
+def _check_own_key(w: World, _: str, out: str) -> None:
+    with w.registry() as r:
+        assert {"key_id": r.keys.key_id(), "own": True} in _json(out)
+
+
 CASES: dict[str, Case] = {
     "run": Case(lambda w, _: ["run", str(w.specs / "iris.toml"), "--json", "-q"], _check_run),
     "validate": Case(
@@ -217,6 +250,18 @@ CASES: dict[str, Case] = {
     "keys list": Case(lambda w, s: ["keys", "list", "--json"], _check_listed, _setup_key),
     "keys revoke": Case(
         lambda w, s: ["keys", "revoke", _key_id(w, s), "--json"], _check_revoked, _setup_key
+    ),
+    "trust list": Case(lambda w, _: ["trust", "list", "--json"], _check_own_key),
+    "trust export": Case(lambda w, _: ["trust", "export"], _check_contains("BEGIN PUBLIC KEY")),
+    "trust add": Case(
+        lambda w, s: ["trust", "add", str(w.specs / f"{s}.pub"), "--json"],
+        _check_trusted(True),
+        _setup_signer,
+    ),
+    "trust remove": Case(
+        lambda w, s: ["trust", "remove", (w.specs / f"{s}.id").read_text(), "--json"],
+        _check_trusted(False),
+        _setup_trusted,
     ),
     "data check": Case(
         lambda w, _: ["data", "check", str(w.specs / "table.toml"), "--json"], _check_written
