@@ -508,7 +508,7 @@ class SqlStore:
             query = select(t.versions.c.version, t.versions.c.manifest_digest).where(
                 t.versions.c.name == name
             )
-            digests = dict(connection.execute(query).tuples().all())
+            digests = {row.version: row.manifest_digest for row in connection.execute(query)}
             resigned = resign_history(current, digests, sign)
             entry = next_entry(
                 *head,
