@@ -19,9 +19,10 @@ its sha256 hex digest, as every keel signature is) and the signing key's id.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from keel.errors import IntegrityError
@@ -93,7 +94,8 @@ class MoveStatement:
         return f"{self.name}@{self.stage}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": MOVE_FORMAT, **asdict(self)}
+        fields = {name: getattr(self, name) for name in _ORDER}  # not asdict: no deep copies
+        return {"format": MOVE_FORMAT, **fields}
 
     def to_text(self) -> str:
         """Canonical JSON text: what the row stores."""
@@ -110,7 +112,13 @@ class MoveStatement:
 
     @classmethod
     def parse(cls, text: str) -> MoveStatement:
-        """The statement a row stores; ``IntegrityError`` if it is not one in canonical form."""
+        """The statement a row stores; ``IntegrityError`` if it is not one in canonical form.
+        A pure function of ``text``, so the last few thousand are remembered (a server reads
+        its stages' histories every few seconds)."""
+        return _parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> MoveStatement:
         obj = read_statement(text, _FIELDS, MOVE_FORMAT, _WHAT)
         del obj["format"]
         try:
@@ -129,6 +137,14 @@ class MoveStatement:
         statement = cls(**obj)
         check_canonical(statement.to_text(), text, _WHAT)
         return statement
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> MoveStatement:
+    return MoveStatement._parse(text)
+
+
+_ORDER = tuple(field.name for field in fields(MoveStatement))
 
 
 def move_problems(
