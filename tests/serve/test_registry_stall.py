@@ -25,7 +25,9 @@ from keel.registry import new_api_key, open_registry
 from tests.serve.conftest import Models, Running, copy_workspace, start
 
 _HOLD = """
-import fcntl, os, sys, time
+import fcntl, os, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1][: -len("-shm")])  # the index exists while a connection is open
+db.execute("SELECT count(*) FROM sqlite_master").fetchall()
 fd = os.open(sys.argv[1], os.O_RDWR)
 while True:
     try:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
-import socket
 from typing import Any
 
 import typer
 
-from keel.cli._app import _guard, app, err_console
+from keel.cli._app import _guard, app, err_console, fail
 from keel.errors import UserError
 
 
@@ -64,6 +64,9 @@ def serve(
     rate_limit: float | None = typer.Option(None, help="requests/s per key; 0 = unlimited"),
     burst: int | None = typer.Option(None, help="token bucket size per key"),
     max_body_bytes: int | None = typer.Option(None, help="larger request bodies get 413"),
+    body_timeout_s: float | None = typer.Option(
+        None, help="[serve] body_timeout_s: seconds a request body may take to arrive; then 408"
+    ),
     log_sample: float | None = typer.Option(
         None, help="fraction of requests written to the prediction log"
     ),
@@ -81,10 +84,28 @@ def serve(
     load_timeout_s: float = typer.Option(
         120.0, min=0.1, help="seconds loading a version may take; then the old one stays"
     ),
+    max_connections: int | None = typer.Option(
+        None,
+        min=1,
+        max=1_000_000,
+        help="open connections per worker (default 1024): past it the longest-idle one is "
+        "closed, or requests get 503 (health checks still answer)",
+    ),
+    backlog: int = typer.Option(
+        2048, min=1, max=65535, help="connections waiting to be accepted (the listen queue)"
+    ),
 ) -> None:
     """Serve verified models: Open Inference Protocol (v2), raw records (v1), /metrics, /docs."""
     from keel.serve._app import CONFIG_ENV, configure_logging
-    from keel.serve._process import PARENT_ENV, bind, shared_folder, sweep_stale
+    from keel.serve._process import (
+        FAILURE_ENV,
+        PARENT_ENV,
+        bind,
+        connection_cap,
+        shared_folder,
+        sweep_stale,
+    )
+    from keel.serve._runner import run
     from keel.serve._server import ServerOptions
 
     def prepare() -> tuple[ServerOptions, list[str]]:
@@ -103,7 +124,7 @@ def serve(
         overrides: dict[str, Any] = {
             "max_batch_size": max_batch_size, "max_delay_ms": max_delay_ms,
             "max_queue": max_queue, "timeout_s": timeout_s, "max_rows": max_rows,
-            "prediction_log": log or None,
+            "body_timeout_s": body_timeout_s, "prediction_log": log or None,
         }  # fmt: skip
         overrides = {k: v for k, v in overrides.items() if v is not None}
         lines, predictions = _check(refs, overrides, not no_auth)
@@ -117,7 +138,8 @@ def serve(
         return options, lines
 
     options, lines = _guard(prepare)
-    listener = _guard(lambda: bind(host, port))  # a port in use: one line, exit 2
+    cap = _guard(lambda: connection_cap(max_connections))  # open-file limit too low: exit 2
+    listener = _guard(lambda: bind(host, port, backlog))  # a port in use: one line, exit 2
     port = listener.getsockname()[1]
     os.environ[CONFIG_ENV] = json.dumps(options.to_json())
     os.environ[PARENT_ENV] = str(os.getpid())  # the workers die with this process
@@ -130,48 +152,22 @@ def serve(
         "docs at /docs"
     )
     sweep_stale()  # the shared folders of servers that were killed
-    if workers == 1:
-        _run(server, listener, workers)
-        return
     from keel.serve._metrics import MULTIPROCESS_ENV
     from keel.serve._shared_limits import SHARED_ENV, create_table
 
-    with shared_folder() as shared:  # /metrics and rate limits cover every worker
-        (shared / "metrics").mkdir()
-        create_table(shared)
-        os.environ[MULTIPROCESS_ENV] = str(shared / "metrics")
-        os.environ[SHARED_ENV] = str(shared)
-        _run(server, listener, workers)
-
-
-_APP = "keel.serve._process:worker_app"
-
-
-def _run(server: str, listener: socket.socket, workers: int) -> None:
-    """Serve on ``listener`` (bound by this process) with ``workers`` processes."""
-    if server == "granian":
-        from granian import Granian
-        from granian.constants import Interfaces
-
-        from keel.serve._http import granian_http1
-
-        host, port = listener.getsockname()[:2]
-        listener.close()  # granian binds the address itself
-        Granian(
-            _APP, address=host, port=port, interface=Interfaces.ASGI, workers=workers,
-            factory=True, log_access=False, http1_settings=granian_http1(),
-        ).serve()  # fmt: skip
-        return
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
-    from keel.serve._http import BoundedHttpTools
-
-    config = uvicorn.Config(
-        _APP, factory=True, workers=workers, log_level="warning", access_log=False,
-        loop="uvloop", http=BoundedHttpTools, proxy_headers=False, timeout_graceful_shutdown=15,
-    )  # fmt: skip
-    if workers > 1:
-        Multiprocess(config, sockets=[listener]).run()
-    else:
-        uvicorn.Server(config).run(sockets=[listener])
+    # Another process (granian's worker, or N workers) may fail to start: it says why in a file
+    # here. With N workers, /metrics and rate limits cover them all through this folder too.
+    alone = workers == 1 and server == "uvicorn"  # the app runs in this very process
+    with contextlib.nullcontext(None) if alone else shared_folder() as shared:
+        if shared is not None:
+            os.environ[FAILURE_ENV] = str(shared / "failed")
+        if shared is not None and workers > 1:
+            (shared / "metrics").mkdir()
+            create_table(shared)
+            os.environ[MULTIPROCESS_ENV] = str(shared / "metrics")
+            os.environ[SHARED_ENV] = str(shared)
+        failure = _guard(
+            lambda: run(server, listener, workers=workers, max_connections=cap, backlog=backlog)
+        )
+    if failure is not None:  # a worker could not start: its one line, its exit code
+        fail(failure)

@@ -17,6 +17,7 @@ request is 400/401/403/404/408/413/422/429, never a 5xx. Every GET route answers
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -46,6 +47,7 @@ from keel.serve._infer import (
     v1_predict,
     v2_infer,
 )
+from keel.serve._process import record_failure, unless_stopped
 from keel.serve._server import Server, ServerOptions
 from keel.serve._v2 import model_metadata
 
@@ -91,7 +93,17 @@ def create_app(server: Server) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await server.start()
+        try:
+            started = await unless_stopped(server.start())
+        except Exception as err:
+            if not isinstance(err, KeelError):
+                log.exception("the server failed to start")
+            record_failure(err)  # `keel serve` prints it as one line, exit code by its class
+            with contextlib.suppress(Exception):
+                await server.stop()
+            raise
+        if not started:
+            log.info("a stop signal came while the models were loading: stopping")
         try:
             yield
         finally:

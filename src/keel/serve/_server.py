@@ -141,9 +141,22 @@ class Server:
             import torch
 
             torch.set_num_threads(self.options.threads)
-        self.registry = await self._store.run(self.options.load_timeout_s, self._open_registry)
+        limit = self.options.load_timeout_s
+        try:
+            self.registry = await self._store.run(limit, self._open_registry)
+        except Unavailable:
+            raise Unavailable(
+                f"the registry did not open within --load-timeout-s {limit:g} s: check that it "
+                "answers (a locked or unreachable database), or raise --load-timeout-s"
+            ) from None
         for ref in self.options.refs:
-            loaded = await self.load(ref)
+            try:
+                loaded = await self.load(ref)
+            except Unavailable:
+                raise Unavailable(
+                    f"{ref} did not load within --load-timeout-s {limit:g} s: check that the "
+                    "registry answers (a locked database, a slow store), or raise --load-timeout-s"
+                ) from None
             served = ServedModel(ref, loaded)
             await served.start()
             self.models.setdefault(served.name, []).append(served)
