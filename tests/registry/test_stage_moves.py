@@ -66,6 +66,7 @@ def refused(home: Path, *needles: str) -> str:
         ("promote", "digits:1", "--to", "production"),
         ("rollback", "digits"),
         ("history", "digits"),
+        ("models", "list"),
         ("audit", "verify"),
     ):
         other = cli(home, *args)
@@ -265,4 +266,18 @@ def test_resign_refuses_an_older_keels_history_edited_in_the_database(
     assert proc.returncode == 3, proc.stderr
     assert "not re-signing: the audit trail is not intact" in proc.stderr
     assert needle in proc.stderr
+    assert sql(home, "SELECT count(*) FROM alias_events WHERE statement IS NOT NULL") == [(0,)]
+
+
+def test_a_signed_history_passed_off_as_an_older_keels_is_refused_and_not_resigned(
+    home: Path,
+) -> None:
+    """Statements removed to make a history look like an older keel's, so that `keel models
+    resign` (which the refusal of an older history names) would vouch for it: its signed head in
+    the artifact store shows it was moved by this keel."""
+    sql(home, "UPDATE alias_events SET statement = NULL, signature = NULL, key_id = NULL")
+    needle = "its history was replaced in the registry database, so it is neither read nor re-"
+    refused(home, "its moves have no statements, but a signed move of it is kept", needle)
+    proc = cli(home, "models", "resign")
+    assert proc.returncode == 3 and needle in proc.stderr, proc.stderr
     assert sql(home, "SELECT count(*) FROM alias_events WHERE statement IS NOT NULL") == [(0,)]

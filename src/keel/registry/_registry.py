@@ -8,11 +8,15 @@ parent: ``_statement.py``), signed by the store in the transaction that allocate
 Every read of a version (``get``, ``verify``, ``load``, so ``keel serve`` too) rebuilds that
 statement from the row it resolved and the row before it, and refuses a row that does not match
 or whose statement is not signed by a trusted key. A version an older keel signed (its manifest
-digest only) is refused until ``resign`` signs a statement for it. The audit trail is anchored
-by signed checkpoints in the content store's backend (``_anchor.py``), which the registry attaches
-to its store. API keys are made, revoked and checked here too (``_apikeys.py``): each key row is
-bound by a signed key statement, and a revocation is signed into the same backend before its row
-is marked, so neither an inserted row nor an un-revoked one passes a key check.
+digest only) is refused until ``resign`` signs a statement for it. Stage moves are signed the
+same way (``_move_statement.py``: each promotion or rollback, chained to the move before it) and
+every read of a stage goes through its signed history (``_stages.py``), so a history row written,
+copied, edited or deleted in the database is refused, and rollback walks signed moves only. The
+audit trail is anchored by signed checkpoints in the content store's backend (``_anchor.py``),
+which the registry attaches to its store. API keys are made, revoked and checked here too
+(``_apikeys.py``): each key row is bound by a signed key statement, and a revocation is signed
+into the same backend before its row is marked, so neither an inserted row nor an un-revoked one
+passes a key check.
 """
 
 from __future__ import annotations
@@ -370,7 +374,12 @@ class Registry:
         return self.store.list_models()
 
     def aliases(self, name: str) -> dict[str, int]:
-        return self.store.list_aliases(name)
+        """Where each stage of ``name`` points, each stage checked against its signed history
+        as every read of a stage is (``IntegrityError`` naming the first that fails)."""
+        stages = set(self.store.list_aliases(name))
+        stages |= {event.stage for event in self.store.alias_history(name)}
+        checked = [self.stages.check(name, stage) for stage in sorted(stages)]
+        return {s.stage: s.version for s in checked if s.version is not None}
 
     def audit_problems(self) -> list[str]:
         """Empty when the audit trail is intact and anchored and every signed API key

@@ -180,6 +180,27 @@ class StageHeads:
             "were read; try again"
         )
 
+    def recorded(self) -> dict[str, str]:
+        """Every alias with a signed head here, and that head's key: the stages that have been
+        moved by a keel that signs moves. ``IntegrityError`` naming a file that is not a valid
+        head signed by a trusted key."""
+        found: dict[str, str] = {}
+        for key in self.backend.keys(f"{PREFIX}/"):
+            try:
+                data = read_bounded(self.backend, key, _MAX_BYTES, "a stage head")
+                head = Head.parse(data)
+                signed = MoveStatement.parse(head.statement)
+                self.keys.verify(signed.digest(), head.signature, head.key_id, what="stage head")
+            except NotFoundError:
+                continue  # removed by a writer that recorded a later move
+            except IntegrityError as err:
+                raise IntegrityError(
+                    f"the stage head {key} {err}: it was forged or altered (only a trusted "
+                    "signing key writes stage heads)"
+                ) from None
+            found[signed.alias] = key
+        return found
+
     def _verified(self, root: MoveStatement, key: str, data: bytes, seq: int) -> MoveStatement:
         """The move the head ``data`` under ``key`` signs, if it is a valid head of move ``seq``
         of the alias of ``root``; ``IntegrityError`` naming the file otherwise."""

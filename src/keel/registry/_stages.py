@@ -125,7 +125,11 @@ class Stages:
         for attempt in range(1, _TRIES + 1):
             version = self.store.get_alias(name, stage)
             events = tuple(self.store.alias_history(name, stage))
-            moves = tuple(verify_history(events, self.keys))
+            try:
+                moves = tuple(verify_history(events, self.keys))
+            except UnsignedHistory:
+                _never_signed(events[0], self.heads.recorded())  # or it was replaced
+                raise
             moved = moves[-1].version if moves else None
             if version != moved:
                 if attempt < _TRIES:
@@ -155,6 +159,7 @@ class Stages:
         statements); ``IntegrityError`` for a history that mixes signed and unsigned moves (a
         move written or edited in the database)."""
         found = []
+        recorded: dict[str, str] | None = None
         for name in names:
             by_stage: dict[str, list[AliasEvent]] = {}
             for event in self.store.alias_history(name):
@@ -164,6 +169,8 @@ class Stages:
                     try:
                         verify_history(events, self.keys)
                     except UnsignedHistory:
+                        recorded = self.heads.recorded() if recorded is None else recorded
+                        _never_signed(events[0], recorded)
                         found.append(events)
                         continue
                     except IntegrityError as err:
@@ -210,6 +217,20 @@ class Stages:
             except IntegrityError as err:
                 problems.append(f"{stage.alias}: its move {seq}: {err}")
         return problems
+
+
+def _never_signed(event: AliasEvent, recorded: dict[str, str]) -> None:
+    """``IntegrityError`` if the alias of ``event``, whose history has no statements, has a
+    signed head outside the database: it was moved by a keel that signs moves, so its history
+    was replaced in the database (and re-signing it would vouch for the replacement)."""
+    alias = f"{event.name}@{event.stage}"
+    key = recorded.get(alias)
+    if key is not None:
+        raise IntegrityError(
+            f"{alias}: its moves have no statements, but a signed move of it is kept in the "
+            f"artifact store ({key}): its history was replaced in the registry database, so it "
+            "is neither read nor re-signed; see `keel audit verify`"
+        )
 
 
 def _shown(version: int | None) -> str:
