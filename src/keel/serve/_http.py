@@ -20,6 +20,14 @@ and the exact size are checked when the head is complete. Bodies are not heads: 
 the routes' (``max_body_bytes``). ``--server granian`` gets the same
 bounds from its own HTTP/1 settings (:func:`granian_http1`): hyper answers 431 past its buffer and
 closes a head that is not complete in time.
+
+**Connections** per process are capped (uvicorn's ``limit_concurrency``, ``keel serve
+--max-connections``); uvicorn's own check answers 503 to every request once that many are open,
+idle or not, so a client holding idle connections would starve everyone, health checks included.
+Here, a connection past the cap closes the connection that has been idle the longest (no request
+in progress: a keep-alive wait, or a head not begun), as nginx reuses idle keep-alive connections;
+only when every other connection has a request in progress does the newcomer's request get 503
+(``Retry-After``, then close), and health checks (:data:`HEALTH`) are answered even then.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 __all__ = [
     "HEAD_TIMEOUT_S",
+    "HEALTH",
     "MAX_FIELDS",
     "MAX_HEAD",
     "MAX_TARGET",
@@ -45,6 +54,7 @@ MAX_HEAD = 64 * 1024  # bytes in the request line and every header together
 MAX_FIELDS = 100  # header fields
 HEAD_TIMEOUT_S = 10.0  # seconds for a request head to arrive in full
 _TICK_S = 1.0  # how often a connection checks its head's deadline
+HEALTH = frozenset({b"/v2/health/live", b"/v2/health/ready"})  # answered past the connection cap
 
 
 class _Refused(Exception):
@@ -68,7 +78,8 @@ class BoundedHttpTools(HttpToolsProtocol):
     """uvicorn's httptools protocol with bounded request heads (size, field count, time).
 
     Per request it adds a few attribute updates (the head's deadline is checked by one timer per
-    connection, every :data:`_TICK_S`, not armed and cancelled per request)."""
+    connection, every :data:`_TICK_S`, not armed and cancelled per request); the connection cap
+    costs one comparison per connection until it is reached."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -77,13 +88,46 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._head_due: float | None = None  # when the head being read must be complete
         self._began = False  # the head being read has started arriving
         self._tick: asyncio.TimerHandle | None = None
+        self._cap: int | None = self.limit_concurrency  # the connection cap: ours, not uvicorn's
+        self.limit_concurrency = None
+        self._idle_since = 0.0  # when the last response ended (or the connection opened)
+        self._over_cap = False  # opened past the cap with no idle connection to close
 
     # -- the connection --------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._head_due = self.loop.time() + HEAD_TIMEOUT_S  # the first head: from connecting
+        self._idle_since = now = self.loop.time()
+        self._head_due = now + HEAD_TIMEOUT_S  # the first head: from connecting
         self._tick = self.loop.call_later(_TICK_S, self._check_due)
+        if self._cap is not None and len(self.connections) > self._cap:
+            self._make_room()
+
+    def _make_room(self) -> None:
+        """Past the cap: close the connection idle the longest, if any is idle."""
+        idle = [
+            c
+            for c in self.connections
+            if c is not self and isinstance(c, BoundedHttpTools) and c._idle
+        ]
+        if idle:
+            min(idle, key=lambda c: c._idle_since).transport.close()
+        else:
+            self._over_cap = True
+
+    @property
+    def _idle(self) -> bool:
+        """No request in progress: waiting for a head that has not begun."""
+        return (
+            self._reading_head
+            and not self._began
+            and (self.cycle is None or self.cycle.response_complete)
+            and not self.transport.is_closing()
+        )
+
+    def on_response_complete(self) -> None:
+        self._idle_since = self.loop.time()
+        super().on_response_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._tick is not None:
@@ -134,7 +178,21 @@ class BoundedHttpTools(HttpToolsProtocol):
             raise _too_large_head(f"more than {MAX_FIELDS} fields")
         if self._head_bytes > MAX_HEAD and _head_size(self.url, self.headers) > MAX_HEAD:
             raise _too_large_head(f"more than {MAX_HEAD // 1024} KiB")  # came in one read
+        if self._over_cap and self._still_over_cap():
+            raise _Refused(
+                503,
+                f"the server holds its most connections ({self._cap}), each with a request in "
+                "progress; retry shortly",
+            )
         super().on_headers_complete()
+
+    def _still_over_cap(self) -> bool:
+        """Still past the cap (room may have been made), and not a health check."""
+        assert self._cap is not None
+        if len(self.connections) <= self._cap:
+            self._over_cap = False
+            return False
+        return self.url.split(b"?", 1)[0] not in HEALTH
 
     def on_message_complete(self) -> None:
         self._reading_head = True
@@ -168,6 +226,8 @@ class BoundedHttpTools(HttpToolsProtocol):
         head += [
             name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers
         ]
+        if status == 503:
+            head.append(b"retry-after: 1\r\n")
         head += [
             b"content-type: application/json\r\n",
             b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
