@@ -15,9 +15,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import resource
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -25,7 +27,7 @@ import httpx
 import pytest
 
 from tests.serve._paused import paused_serve
-from tests.serve.conftest import Models, Running
+from tests.serve.conftest import Models, Running, free_port
 
 
 def _address(running: Running) -> tuple[str, int]:
@@ -193,3 +195,39 @@ def test_body_timeout_flag_overrides_the_serve_section(models: Models, start_ser
     bad = run_keel(["serve", "digits:1", "--no-auth", "--body-timeout-s", "0"], models.env, 120)
     assert bad.returncode == 2, bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1 and "body_timeout_s" in bad.stderr
+
+
+def _low_file_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (400, 400))
+
+
+def test_a_cap_the_open_file_limit_cannot_hold_is_one_line_and_exit_2(models: Models):
+    """Each connection is an open file: a cap past the hard limit would fail later, one
+    accept at a time; the default shrinks to fit (here 400 - 128 = 272) and serves."""
+    command = [sys.executable, "-m", "keel", "serve", "digits:1", "--no-auth", "--port", "0"]
+    refused = subprocess.run(
+        [*command, "--max-connections", "1000"], env=models.env, capture_output=True,
+        text=True, timeout=120, preexec_fn=_low_file_limit,
+    )  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--max-connections 1000" in lines[0] and "ulimit -n" in lines[0]
+
+    port = free_port()
+    serving = subprocess.Popen(
+        [*command[:-1], str(port)], env=models.env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, preexec_fn=_low_file_limit,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while serving.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                url = f"http://127.0.0.1:{port}/v2/health/ready"
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"not serving with the default cap (exit {serving.returncode})")
+    finally:
+        serving.terminate()
+        serving.wait(30)
