@@ -7,8 +7,9 @@ first use with ``INSERT ... ON CONFLICT DO NOTHING``) and the one-row ``audit_he
 ... FOR UPDATE``. The UNIQUE (name, version) constraint is the safety net; integrity, serialisation
 and lock errors are retried a bounded number of times. Every mutation writes its audit entry in its
 own transaction. The schema is created and upgraded only by Alembic, under a lock, on open. A
-version's statement is signed inside the transaction that allocates its number; once a write has
-committed, its audit entry is handed to the ``anchor`` (when set) for a signed checkpoint.
+version's statement is signed inside the transaction that allocates its number, and a stage
+move's inside the transaction that writes it (after reading the move it follows); once a write
+has committed, its audit entry is handed to the ``anchor`` (when set) for a signed checkpoint.
 """
 
 from __future__ import annotations
