@@ -17,6 +17,7 @@ import errno
 import json
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -231,3 +232,37 @@ def test_a_cap_the_open_file_limit_cannot_hold_is_one_line_and_exit_2(models: Mo
     finally:
         serving.terminate()
         serving.wait(30)
+
+
+_SPAWNED = (
+    "import multiprocessing, sys; multiprocessing.set_start_method('spawn'); "
+    "from keel.cli import main; sys.argv = ['keel', *sys.argv[1:]]; main()"
+)
+
+
+def test_granian_serves_when_its_workers_are_spawned(models: Models, tmp_path):
+    """Under the spawn start method (Python 3.14's default on Linux) granian's workers cannot
+    inherit keel's socket, so granian binds the address itself: it must still serve."""
+    port = free_port()
+    log = tmp_path / "spawned.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _SPAWNED, "serve", "digits:1", "--no-auth", "--server",
+             "granian", "--workers", "2", "--port", str(port)],
+            env=models.env, stdout=out, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+    running = Running(f"http://127.0.0.1:{port}", process, log)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert process.poll() is None, running.output()
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{running.url}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"not ready:\n{running.output()}")
+        with running.client() as client:
+            assert client.get("/v1/models").status_code == 200
+    finally:
+        assert running.stop() in (0, -signal.SIGTERM), running.output()
