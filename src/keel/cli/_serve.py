@@ -97,16 +97,10 @@ def serve(
 ) -> None:
     """Serve verified models: Open Inference Protocol (v2), raw records (v1), /metrics, /docs."""
     from keel.serve._app import CONFIG_ENV, configure_logging
-    from keel.serve._process import (
-        FAILURE_ENV,
-        PARENT_ENV,
-        bind,
-        connection_cap,
-        shared_folder,
-        sweep_stale,
-    )
+    from keel.serve._process import PARENT_ENV, bind, connection_cap, shared_folder, sweep_stale
     from keel.serve._runner import run
     from keel.serve._server import ServerOptions
+    from keel.serve._startup import FAILURE_ENV
 
     def prepare() -> tuple[ServerOptions, list[str]]:
         if server not in ("uvicorn", "granian"):

@@ -47,8 +47,8 @@ from keel.serve._infer import (
     v1_predict,
     v2_infer,
 )
-from keel.serve._process import record_failure, unless_stopped
 from keel.serve._server import Server, ServerOptions
+from keel.serve._startup import record_failure, unless_stopped
 from keel.serve._v2 import model_metadata
 
 __all__ = ["CONFIG_ENV", "app_from_env", "create_app"]

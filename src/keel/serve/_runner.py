@@ -22,7 +22,8 @@ import socket
 from typing import Any
 
 from keel.errors import KeelError
-from keel.serve._process import port_in_use, quiet_servers_after_failure, startup_failure
+from keel.serve._process import port_in_use
+from keel.serve._startup import quiet_servers_after_failure, startup_failure
 
 __all__ = ["APP", "run"]
 
