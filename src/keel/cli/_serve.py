@@ -88,8 +88,9 @@ def serve(
         None,
         min=1,
         max=1_000_000,
-        help="open connections per worker (default 1024): past it the longest-idle one is "
-        "closed, or requests get 503 (health checks still answer)",
+        help="open connections per worker (default 1024). uvicorn: past it the longest-idle "
+        "one is closed, else requests get 503 (health checks still answer); granian: new ones "
+        "wait in the listen queue",
     ),
     backlog: int = typer.Option(
         2048, min=1, max=65535, help="connections waiting to be accepted (the listen queue)"
