@@ -154,7 +154,9 @@ def serve(
     # here. With N workers, /metrics and rate limits cover them all through this folder too.
     alone = workers == 1 and server == "uvicorn"  # the app runs in this very process
     with contextlib.nullcontext(None) if alone else shared_folder() as shared:
-        if shared is not None:
+        if shared is None:
+            os.environ.pop(FAILURE_ENV, None)  # this process keeps its own; none inherited
+        else:
             os.environ[FAILURE_ENV] = str(shared / "failed")
         if shared is not None and workers > 1:
             (shared / "metrics").mkdir()
