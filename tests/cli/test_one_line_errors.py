@@ -162,6 +162,7 @@ UNBOUNDED_FLAGS = {
     "keel serve --max-queue": "checked as [serve] max_queue",
     "keel serve --timeout-s": "checked as [serve] timeout_s",
     "keel serve --max-rows": "checked as [serve] max_rows",
+    "keel serve --body-timeout-s": "checked as [serve] body_timeout_s",
     "keel serve --log-sample": "checked as [serve.prediction_log] sample",
     "keel serve --rate-limit": "PENDING: cli/_serve.py, as ServeConfig.rate_limit",
     "keel serve --burst": "PENDING: cli/_serve.py, as ServeConfig.burst",
