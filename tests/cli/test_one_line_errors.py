@@ -154,8 +154,7 @@ def test_a_flag_click_refuses_is_one_line_naming_the_help(tmp_path, keel_cli) ->
 
 
 # Numeric flags of `keel` without both min= and max=, and why. Those feeding a [serve] key are
-# checked by ServeConfig when the server starts (one line, exit 2); PENDING ones are owned by
-# another change and should take flag_range(ServeConfig, key) or explicit bounds.
+# checked by ServeConfig when the server starts (one line, exit 2).
 UNBOUNDED_FLAGS = {
     "keel serve --max-batch-size": "checked as [serve] max_batch_size",
     "keel serve --max-delay-ms": "checked as [serve] max_delay_ms",
@@ -164,13 +163,6 @@ UNBOUNDED_FLAGS = {
     "keel serve --max-rows": "checked as [serve] max_rows",
     "keel serve --body-timeout-s": "checked as [serve] body_timeout_s",
     "keel serve --log-sample": "checked as [serve.prediction_log] sample",
-    "keel serve --rate-limit": "PENDING: cli/_serve.py, as ServeConfig.rate_limit",
-    "keel serve --burst": "PENDING: cli/_serve.py, as ServeConfig.burst",
-    "keel serve --max-body-bytes": "PENDING: cli/_serve.py, as ServeConfig.max_body_bytes",
-    "keel serve --watch-s": "PENDING: cli/_serve.py (a wait past threading.TIMEOUT_MAX raises)",
-    "keel serve --threads": "PENDING: cli/_serve.py (torch.set_num_threads takes a C int)",
-    "keel serve --registry-timeout-s": "PENDING: cli/_serve.py",
-    "keel serve --load-timeout-s": "PENDING: cli/_serve.py",
 }
 
 

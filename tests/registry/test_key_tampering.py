@@ -308,3 +308,14 @@ def test_the_server_logs_an_untrusted_key_once_across_cache_expiries(
             assert asyncio.run(five()) == [401] * 5
     logged = [r for r in caplog.records if "integrity failure" in r.getMessage()]
     assert len(logged) == 1 and key_id(key) in logged[0].getMessage()
+
+
+def test_keel_serve_warns_when_only_refused_keys_exist(home: Path, tmp_path: Path) -> None:
+    """An inserted, unsigned admin row is no key the server accepts: `keel serve` still warns
+    that every request but health will get 401 (it used to count such a row as a live key)."""
+    key, kid, digest = forged_key()
+    insert_row(home, key_id=kid, role="admin", key_hash=digest)
+    log = tmp_path / "serve.log"
+    with serving(home, log, "digits:1") as url:
+        assert httpx.get(f"{url}/v1/models", headers={"X-API-Key": key}).status_code == 401
+    assert "no API keys exist" in log.read_text()

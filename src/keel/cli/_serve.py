@@ -10,8 +10,10 @@ from typing import Any
 
 import typer
 
+from keel._config import MAX_THREADS, flag_range
 from keel.cli._app import _guard, app, err_console, fail
 from keel.errors import UserError
+from keel.serve.config import ServeConfig
 
 
 def _loopback(host: str) -> bool:
@@ -36,7 +38,11 @@ def _check(refs: list[str], overrides: dict[str, Any], auth: bool) -> tuple[list
             found = registry.verify(ref)  # IntegrityError (exit 3) names the file
             serve_settings(found.manifest.spec, overrides)  # a bad [serve] value: exit 2
             lines.append(f"{ref} → {found.record.name}:{found.record.version}")
-        live = [k for k in registry.store.list_api_keys() if not k.revoked]
+        live = [  # keys the server would accept: not revoked, statement and signature intact
+            k
+            for k in registry.store.list_api_keys()
+            if not k.revoked and registry.api_key_refusal(k) is None
+        ]
     if auth and not live:
         err_console.print(
             "[yellow]warning:[/] no API keys exist, so every request but health will get 401; "
@@ -44,6 +50,9 @@ def _check(refs: list[str], overrides: dict[str, Any], auth: bool) -> tuple[list
         )
     workspace = Workspace.find(home=settings.home, create=False)
     return lines, str(workspace.root / "predictions")
+
+
+_DAY = 86_400.0  # seconds: the longest wait a flag may ask for (threading waits overflow far past)
 
 
 @app.command(rich_help_panel="Serve")
@@ -61,9 +70,15 @@ def serve(
     max_queue: int | None = typer.Option(None, help="[serve] max_queue (rows)"),
     timeout_s: float | None = typer.Option(None, help="[serve] timeout_s"),
     max_rows: int | None = typer.Option(None, help="[serve] max_rows per request"),
-    rate_limit: float | None = typer.Option(None, help="requests/s per key; 0 = unlimited"),
-    burst: int | None = typer.Option(None, help="token bucket size per key"),
-    max_body_bytes: int | None = typer.Option(None, help="larger request bodies get 413"),
+    rate_limit: float | None = typer.Option(
+        None, **flag_range(ServeConfig, "rate_limit"), help="requests/s per key; 0 = unlimited"
+    ),
+    burst: int | None = typer.Option(
+        None, **flag_range(ServeConfig, "burst"), help="token bucket size per key"
+    ),
+    max_body_bytes: int | None = typer.Option(
+        None, **flag_range(ServeConfig, "max_body_bytes"), help="larger request bodies get 413"
+    ),
     body_timeout_s: float | None = typer.Option(
         None, help="[serve] body_timeout_s: seconds a request body may take to arrive; then 408"
     ),
@@ -72,17 +87,20 @@ def serve(
     ),
     log_format: str | None = typer.Option(None, help="prediction log format: parquet or jsonl"),
     watch_s: float = typer.Option(
-        2.0, help="seconds between registry checks for promotions; 0 = never"
+        2.0, min=0, max=_DAY, help="seconds between registry checks for promotions; 0 = never"
     ),
     access_log: bool = typer.Option(True, help="one JSON line per request on stderr"),
     threads: int | None = typer.Option(
-        None, min=1, help="torch threads per worker (default: cores / workers)"
+        None, min=1, max=MAX_THREADS, help="torch threads per worker (default: cores / workers)"
     ),
     registry_timeout_s: float = typer.Option(
-        10.0, min=0.1, help="seconds a registry call (key check, promote) may take; then 503"
+        10.0,
+        min=0.1,
+        max=_DAY,
+        help="seconds a registry call (key check, promote) may take; then 503",
     ),
     load_timeout_s: float = typer.Option(
-        120.0, min=0.1, help="seconds loading a version may take; then the old one stays"
+        120.0, min=0.1, max=_DAY, help="seconds loading a version may take; then the old one stays"
     ),
     max_connections: int | None = typer.Option(
         None,

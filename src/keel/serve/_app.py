@@ -33,7 +33,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
-from keel.errors import KeelError, UserError, http_status
+from keel.errors import KeelError, UserError, http_status, one_line
 from keel.serve import _openapi as doc
 from keel.serve._docs import add_docs
 from keel.serve._front import Front
@@ -65,7 +65,7 @@ def _json(doc_: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def _error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
-    return _json({"error": message}, status, headers)
+    return _json({"error": one_line(message)}, status, headers)
 
 
 def _response(answer: Answer) -> Response:
