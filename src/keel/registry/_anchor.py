@@ -35,18 +35,15 @@ trail (its first entry names the folder, which then holds no checkpoint). What i
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from keel.errors import IntegrityError, KeelError, NotFoundError
-from keel.registry._audit import canonical_json, iso_utc
-from keel.registry._backends import read_bounded
+from keel.registry._audit import iso_utc
+from keel.registry._signed_records import SignedRecord, numbered_key, numbered_keys
 from keel.registry._signing import KeyStore
 from keel.registry.types import AuditEntry, BlobBackend
 
@@ -55,11 +52,8 @@ __all__ = ["CHECKPOINT_FORMAT", "PREFIX", "AuditAnchor", "Checkpoint", "Found", 
 CHECKPOINT_FORMAT = "keel.audit-checkpoint/1"
 PREFIX = "audit"
 _CHAIN_ID = 32  # hex characters of entry 1's hash that name a trail's folder
-_NAME = re.compile(r"([0-9]{12})\.json")
 _TRIES = 5  # a checkpoint removed by a concurrent writer between listing and reading: look again
 _KEEP = 8  # checkpoints of one trail kept before the lower ones are removed (fewer deletes)
-_MAX_BYTES = 4096  # a checkpoint is about 400 bytes; anything far larger is not one
-_FIELDS = {"format", "chain", "seq", "hash", "at", "key_id", "signature"}
 log = logging.getLogger("keel.registry")
 
 
@@ -69,12 +63,17 @@ def _folder(chain: str) -> str:
 
 def checkpoint_key(chain: str, seq: int) -> str:
     """The key of the checkpoint of entry ``seq`` of the trail whose entry 1 has hash ``chain``."""
-    return f"{_folder(chain)}{seq:012d}.json"
+    return numbered_key(_folder(chain), seq)
 
 
 @dataclass(frozen=True)
-class Checkpoint:
+class Checkpoint(SignedRecord):
     """Entry ``seq`` of the trail ``chain`` had hash ``hash`` at ``at``, signed by ``key_id``."""
+
+    FORMAT = CHECKPOINT_FORMAT
+    NOUN = "checkpoint"
+    MAX_BYTES = 4096  # a checkpoint is about 400 bytes; anything far larger is not one
+    SIGNER = "key_id"
 
     chain: str
     seq: int
@@ -83,37 +82,12 @@ class Checkpoint:
     key_id: str
     signature: str
 
-    def body(self) -> dict[str, Any]:
-        fields = asdict(self)
-        del fields["signature"]
-        return {"format": CHECKPOINT_FORMAT, **fields}
-
-    def digest(self) -> str:
-        """sha256 hex of the canonical body: what the signature covers."""
-        return hashlib.sha256(canonical_json(self.body()).encode("utf-8")).hexdigest()
-
-    def to_bytes(self) -> bytes:
-        return canonical_json({**self.body(), "signature": self.signature}).encode("utf-8")
-
     @classmethod
-    def parse(cls, data: bytes) -> Checkpoint:
-        """A stored checkpoint; ``IntegrityError`` if it is not one (signature not checked)."""
-        try:
-            obj = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise IntegrityError("is not JSON") from None
-        if not isinstance(obj, dict) or set(obj) != _FIELDS:
-            raise IntegrityError(f"is not a checkpoint (fields {sorted(_FIELDS)} expected)")
-        if obj["format"] != CHECKPOINT_FORMAT:
-            raise IntegrityError(f"has format {obj['format']!r}, not {CHECKPOINT_FORMAT}")
-        seq = obj["seq"]
-        strings = [obj[k] for k in _FIELDS - {"seq"}]
+    def check_values(cls, values: dict[str, Any]) -> None:
+        seq = values["seq"]
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
             raise IntegrityError(f"records entry {seq!r}, which is not an entry number")
-        if not all(isinstance(value, str) for value in strings):
-            raise IntegrityError("holds a value of the wrong type")
-        del obj["format"]
-        return cls(**obj)
+        super().check_values({name: value for name, value in values.items() if name != "seq"})
 
 
 @dataclass(frozen=True)
@@ -213,20 +187,14 @@ class AuditAnchor:
             if self._key_id is None:
                 self._key_id = self.keys.key_id()
             unsigned = Checkpoint(chain, seq, hash, iso_utc(self._clock()), self._key_id, "")
-            signature, signer = self.keys.sign(unsigned.digest())
-            if signer == unsigned.key_id:
-                return replace(unsigned, signature=signature)
+            checkpoint = unsigned.signed(self.keys)
+            if checkpoint is not None:
+                return checkpoint
             self._key_id = None
         raise KeelError("the signing key changed while a checkpoint was signed; try again")
 
     def _present(self, chain: str) -> dict[int, str]:
-        folder = _folder(chain)
-        present: dict[int, str] = {}
-        for key in self.backend.keys(folder):
-            match = _NAME.fullmatch(key[len(folder) :])
-            if match is not None:
-                present[int(match[1])] = key
-        return present
+        return numbered_keys(self.backend, _folder(chain))
 
     # -- checking ------------------------------------------------------------------------------
 
@@ -250,8 +218,9 @@ class AuditAnchor:
         )
 
     def _read(self, key: str) -> bytes:
-        """The bytes under ``key``, refused beyond :data:`_MAX_BYTES` (a checkpoint is small)."""
-        return read_bounded(self.backend, key, _MAX_BYTES, "a checkpoint")
+        """The bytes under ``key``, refused beyond ``Checkpoint.MAX_BYTES`` (a checkpoint is
+        small)."""
+        return Checkpoint.read(self.backend, key)
 
     def _check(self, key: str, data: bytes | IntegrityError) -> Found:
         try:
@@ -260,9 +229,7 @@ class AuditAnchor:
             checkpoint = Checkpoint.parse(data)
             if checkpoint_key(checkpoint.chain, checkpoint.seq) != key:
                 raise IntegrityError(f"records entry {checkpoint.seq} of another trail or place")
-            self.keys.verify(
-                checkpoint.digest(), checkpoint.signature, checkpoint.key_id, what="checkpoint"
-            )
+            checkpoint.verify(self.keys)
         except IntegrityError as err:
             return Found(
                 key, None, f"audit checkpoint {key} {err}: it was forged or altered (only a "

@@ -23,17 +23,14 @@ database's.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from keel.errors import IntegrityError, KeelError, NotFoundError
-from keel.registry._audit import canonical_json, iso_utc
-from keel.registry._backends import read_bounded
+from keel.registry._audit import iso_utc
+from keel.registry._signed_records import SignedRecord
 from keel.registry._signing import KeyStore
 from keel.registry.types import ApiKeyRecord, BlobBackend
 
@@ -42,8 +39,6 @@ __all__ = ["PREFIX", "REVOCATION_FORMAT", "Revocation", "Revocations", "revocati
 REVOCATION_FORMAT = "keel.api-key-revocation/1"
 PREFIX = "api-keys/revoked"
 _NAME = re.compile(r"(.+)\.json")
-_MAX_BYTES = 4096  # a revocation is about 300 bytes
-_FIELDS = {"format", "key_id", "revoked_at", "revoked_by", "signed_by", "signature"}
 
 
 def revocation_key(key_id: str) -> str:
@@ -52,43 +47,20 @@ def revocation_key(key_id: str) -> str:
 
 
 @dataclass(frozen=True)
-class Revocation:
+class Revocation(SignedRecord):
     """API key ``key_id`` was revoked at ``revoked_at`` by ``revoked_by``; signed by
     ``signed_by``."""
+
+    FORMAT = REVOCATION_FORMAT
+    NOUN = "key revocation"
+    MAX_BYTES = 4096  # a revocation is about 300 bytes
+    SIGNER = "signed_by"
 
     key_id: str
     revoked_at: str
     revoked_by: str
     signed_by: str
     signature: str
-
-    def body(self) -> dict[str, Any]:
-        fields = asdict(self)
-        del fields["signature"]
-        return {"format": REVOCATION_FORMAT, **fields}
-
-    def digest(self) -> str:
-        """sha256 hex of the canonical body: what the signature covers."""
-        return hashlib.sha256(canonical_json(self.body()).encode("utf-8")).hexdigest()
-
-    def to_bytes(self) -> bytes:
-        return canonical_json({**self.body(), "signature": self.signature}).encode("utf-8")
-
-    @classmethod
-    def parse(cls, data: bytes) -> Revocation:
-        """A stored revocation; ``IntegrityError`` if it is not one (signature not checked)."""
-        try:
-            obj = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise IntegrityError("is not JSON") from None
-        if not isinstance(obj, dict) or set(obj) != _FIELDS:
-            raise IntegrityError(f"is not a key revocation (fields {sorted(_FIELDS)} expected)")
-        if obj["format"] != REVOCATION_FORMAT:
-            raise IntegrityError(f"has format {obj['format']!r}, not {REVOCATION_FORMAT}")
-        if not all(isinstance(value, str) for value in obj.values()):
-            raise IntegrityError("holds a value of the wrong type")
-        del obj["format"]
-        return cls(**obj)
 
 
 class Revocations:
@@ -112,10 +84,9 @@ class Revocations:
         """Sign and store the revocation of ``key_id`` (replacing one already there)."""
         signer = self.keys.key_id()
         unsigned = Revocation(key_id, iso_utc(self._clock()), actor, signer, "")
-        signature, used = self.keys.sign(unsigned.digest())
-        if used != signer:
+        revocation = unsigned.signed(self.keys)
+        if revocation is None:
             raise KeelError("the signing key changed while a revocation was signed; try again")
-        revocation = replace(unsigned, signature=signature)
         try:
             self.backend.write(revocation_key(key_id), [revocation.to_bytes()])
         except OSError as err:
@@ -133,14 +104,10 @@ class Revocations:
 
     def _read(self, key: str, key_id: str) -> Revocation | None:
         try:
-            data = read_bounded(self.backend, key, _MAX_BYTES, "a key revocation")
-            revocation = Revocation.parse(data)
+            revocation = Revocation.parse(Revocation.read(self.backend, key))
             if revocation.key_id != key_id:
                 raise IntegrityError(f"revokes key {revocation.key_id}, not {key_id}")
-            self.keys.verify(
-                revocation.digest(), revocation.signature, revocation.signed_by,
-                what="key revocation",
-            )  # fmt: skip
+            revocation.verify(self.keys)
         except NotFoundError:
             return None
         except IntegrityError as err:

@@ -24,16 +24,13 @@ database alone until the next move of its alias.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from keel.errors import IntegrityError, KeelError, NotFoundError
-from keel.registry._audit import canonical_json
-from keel.registry._backends import read_bounded
 from keel.registry._move_statement import MoveStatement
+from keel.registry._signed_records import StoredRecord, numbered_key, numbered_keys
 from keel.registry._signing import KeyStore
 from keel.registry.types import AliasEvent, BlobBackend
 
@@ -42,9 +39,6 @@ __all__ = ["HEAD_FORMAT", "PREFIX", "Head", "StageHeads", "head_key"]
 HEAD_FORMAT = "keel.stage-head/1"
 PREFIX = "stages"
 _ROOT = 32  # hex characters of move 1's digest that name an alias's folder
-_NAME = re.compile(r"([0-9]{12})\.json")
-_FIELDS = {"format", "statement", "signature", "key_id"}
-_MAX_BYTES = 1 << 20  # a head is under 1 KiB plus its reason (at most 4,000 characters)
 _TRIES = 5
 log = logging.getLogger("keel.registry")
 
@@ -65,35 +59,27 @@ def _folder(root: MoveStatement) -> str:
 
 def head_key(root: MoveStatement, seq: int) -> str:
     """The key of the head of move ``seq`` of the alias whose move 1 is ``root``."""
-    return f"{_folder(root)}{seq:012d}.json"
+    return numbered_key(_folder(root), seq)
 
 
 @dataclass(frozen=True)
-class Head:
+class Head(StoredRecord):
     """A move's statement text with its signature, as kept outside the database."""
+
+    FORMAT = HEAD_FORMAT
+    NOUN = "stage head"
+    MAX_BYTES = 1 << 20  # a head is under 1 KiB plus its reason (at most 4,000 characters)
 
     statement: str
     signature: str
     key_id: str
 
-    def to_bytes(self) -> bytes:
-        return canonical_json({"format": HEAD_FORMAT, **asdict(self)}).encode("utf-8")
-
-    @classmethod
-    def parse(cls, data: bytes) -> Head:
-        """A stored head; ``IntegrityError`` if it is not one (signature not checked)."""
-        try:
-            obj = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise IntegrityError("is not JSON") from None
-        if not isinstance(obj, dict) or set(obj) != _FIELDS:
-            raise IntegrityError(f"is not a stage head (fields {sorted(_FIELDS)} expected)")
-        if obj["format"] != HEAD_FORMAT:
-            raise IntegrityError(f"has format {obj['format']!r}, not {HEAD_FORMAT}")
-        if not all(isinstance(value, str) for value in obj.values()):
-            raise IntegrityError("holds a value of the wrong type")
-        del obj["format"]
-        return cls(**obj)
+    def verify(self, keys: KeyStore) -> MoveStatement:
+        """The move this head signs, once a trusted key's signature of it is checked
+        (``IntegrityError`` if the statement is malformed or the signature not trusted)."""
+        signed = MoveStatement.parse(self.statement)
+        keys.verify(signed.digest(), self.signature, self.key_id, what=self.NOUN)
+        return signed
 
 
 class StageHeads:
@@ -136,13 +122,7 @@ class StageHeads:
             self.backend.delete(lower)
 
     def _present(self, root: MoveStatement) -> dict[int, str]:
-        folder = _folder(root)
-        present: dict[int, str] = {}
-        for key in self.backend.keys(folder):
-            match = _NAME.fullmatch(key[len(folder) :])
-            if match is not None:
-                present[int(match[1])] = key
-        return present
+        return numbered_keys(self.backend, _folder(root))
 
     # -- checking ------------------------------------------------------------------------------
 
@@ -160,7 +140,7 @@ class StageHeads:
             top = max(present)
             key = present[top]
             try:
-                data = read_bounded(self.backend, key, _MAX_BYTES, "a stage head")
+                data = Head.read(self.backend, key)
             except NotFoundError:
                 continue  # removed by a writer that recorded a later move: look again
             except IntegrityError as err:
@@ -187,10 +167,7 @@ class StageHeads:
         found: dict[str, str] = {}
         for key in self.backend.keys(f"{PREFIX}/"):
             try:
-                data = read_bounded(self.backend, key, _MAX_BYTES, "a stage head")
-                head = Head.parse(data)
-                signed = MoveStatement.parse(head.statement)
-                self.keys.verify(signed.digest(), head.signature, head.key_id, what="stage head")
+                signed = Head.parse(Head.read(self.backend, key)).verify(self.keys)
             except NotFoundError:
                 continue  # removed by a writer that recorded a later move
             except IntegrityError as err:
