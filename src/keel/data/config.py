@@ -136,6 +136,16 @@ class DataConfig(Config):
     )
     text_max_tokens: int = Field(128, ge=1, le=4096)
     text_vocab_size: int = Field(20_000, ge=10, le=1_000_000)
+    text_features: int = Field(
+        1000, ge=1, le=100_000,
+        description="text beside other columns: most n-grams kept per text column (TF-IDF)",
+    )  # fmt: skip
+    text_min_df: int = Field(
+        2, ge=1, le=MAX_ROWS, description="text features: training rows an n-gram must appear in"
+    )
+    text_ngrams: int = Field(
+        2, ge=1, le=3, description="text features: word n-grams of 1 up to this many words"
+    )
     max_categories: int = Field(
         100,
         ge=2,
