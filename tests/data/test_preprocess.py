@@ -199,14 +199,7 @@ def test_text_vocabulary_is_capped() -> None:
     assert pre.transform(pd.DataFrame({"review": ["unseen"]}))[0, 0] == 1
 
 
-def test_unsupported_mixes_are_errors_naming_a_column(mnist: Dataset) -> None:
-    mixed = Schema({"review": "text", "age": "numeric"})
-    frame = pd.DataFrame({"review": ["a b"], "age": [1.0]})
-    with pytest.raises(DataError, match=r"'age'.*not supported yet"):
-        Preprocessor.fit(frame, mixed, cfg())
-    # one step to a run: drop the text (ISLR/Auto's car names), not the numbers one by one
-    with pytest.raises(DataError, match=r'set \[data.columns\] review = "ignore"'):
-        Preprocessor.fit(frame, mixed, cfg())
+def test_images_beside_other_columns_are_an_error_naming_a_column(mnist: Dataset) -> None:
     images = mnist.features.iloc[:10, :4].assign(age=1.0)
     schema = Schema({**dict.fromkeys(images.columns[:4], "image"), "age": "numeric"}, (1, 2, 2))
     with pytest.raises(DataError, match=r"image columns together.*'age'"):

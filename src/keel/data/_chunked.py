@@ -53,6 +53,7 @@ from keel.data._sources import _SCHEME
 from keel.data.checks_config import CHECKS
 from keel.data.config import DataConfig
 from keel.data.pii import PiiReport, scrub_frame
+from keel.data.types import Schema
 from keel.errors import DataError, SpecError
 
 __all__ = ["SAMPLE", "Chunked", "clean_chunked"]
@@ -267,8 +268,7 @@ def clean_chunked(
                 _, kinds = type_columns(raw, cfg.target, {}, cfg)
                 if task == "auto":
                     task = infer_task(raw[cfg.target])
-                texts = [c for c, k in kinds.items() if k == "text"]
-                text = texts[0] if len(texts) == 1 else None
+                text = Schema(kinds).lone_text  # text beside other columns: whole rows
                 if cfg.dedup.near and text is None:
                     raise SpecError(
                         "[data.dedup] near over table rows needs every value for its bins, which "

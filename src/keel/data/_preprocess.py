@@ -2,7 +2,8 @@
 
 Fitted on training rows only. The input kind follows the schema: image columns alone give
 ``(C, H, W)`` images, one text column alone gives token ids, anything else is tabular (numeric
-block then categorical block). Mixing images or text with other columns is not supported yet.
+block, categorical block, then text columns as TF-IDF features: :mod:`keel.data._text_features`).
+Mixing images with other columns is not supported yet.
 Its state is a JSON-able dict plus named numpy arrays: no pickle.
 """
 
@@ -18,6 +19,7 @@ from keel.data._media import ImageBlock, TextBlock
 from keel.data._select import FeatureStep
 from keel.data._suggest import listing
 from keel.data._tabular import CategoricalBlock, NumericBlock
+from keel.data._text_features import TextFeaturesBlock
 from keel.data.config import DataConfig
 from keel.data.types import InputSpec, Schema
 from keel.errors import DataError
@@ -30,6 +32,7 @@ BLOCKS: dict[str, Any] = {
     "categorical": CategoricalBlock,
     "image": ImageBlock,
     "text": TextBlock,
+    "text_features": TextFeaturesBlock,
 }
 
 
@@ -55,21 +58,22 @@ def _blocks(features: pd.DataFrame, schema: Schema, cfg: DataConfig) -> list[Blo
         if schema.image_shape is None:
             raise DataError("image columns need [data] image_shape = [channels, height, width]")
         return [ImageBlock.fit(features, images, schema.image_shape, cfg)]
-    if texts:
-        if len(texts) > 1 or tabular:
-            others = texts[1:] + tabular
-            raise DataError(
-                f"a text column ({texts[0]!r}) together with {len(others)} other column"
-                f"{'s' if len(others) > 1 else ''} (e.g. {others[0]!r}) is not supported yet; "
-                f'set [data.columns] {texts[0]} = "ignore" (or "categorical") to train on the '
-                'others, or set each of the others to "ignore" to train on the text alone'
-            )
-        return [TextBlock.fit(features, texts[0], cfg)]
+    if schema.lone_text is not None:
+        return [TextBlock.fit(features, schema.lone_text, cfg)]
     blocks: list[Block] = []
     if schema.of_kind("numeric"):
         blocks.append(NumericBlock.fit(features, schema.of_kind("numeric"), cfg))
     if schema.of_kind("categorical"):
         blocks.append(CategoricalBlock.fit(features, schema.of_kind("categorical"), cfg))
+    if texts:
+        block = TextFeaturesBlock.fit(features, texts, cfg)
+        if not block.feature_names and not blocks:
+            raise DataError(
+                f"the text columns ({listing(texts)}) hold no word found in at least "
+                f"{cfg.text_min_df} training rows, so there is nothing to learn from; lower "
+                "[data] text_min_df or check the columns"
+            )
+        blocks.append(block)
     return blocks
 
 

@@ -24,6 +24,13 @@ class Schema:
     def of_kind(self, kind: ColumnKind) -> list[str]:
         return [name for name, k in self.columns.items() if k == kind]
 
+    @property
+    def lone_text(self) -> str | None:
+        """The text column when it is the only feature (a text table: token ids, duplicates
+        compared by text); None when text sits beside other columns (compared as whole rows)."""
+        texts = self.of_kind("text")
+        return texts[0] if len(texts) == 1 and len(self.columns) == 1 else None
+
 
 @dataclass(frozen=True)
 class InputSpec:

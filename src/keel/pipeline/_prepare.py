@@ -151,10 +151,11 @@ def dedup_dataset(
 ) -> tuple[Dataset, DedupReport]:
     """Rows whose features repeat an earlier row (exactly, or nearly with ``near``) removed.
 
-    A dataset with one text column is compared by its text; any other by whole rows. The
-    dataset keeps its source digest; lineage records what was removed (counts and a digest)."""
-    texts = dataset.schema.of_kind("text")
-    data = dataset.features[texts[0]] if len(texts) == 1 else dataset.features
+    A dataset of one text column alone is compared by its text; any other (text beside other
+    columns too) by whole rows. The dataset keeps its source digest; lineage records what was
+    removed (counts and a digest)."""
+    text = dataset.schema.lone_text
+    data = dataset.features if text is None else dataset.features[text]
     keep, report = engine.dedup(
         data, near=cfg.near, threshold=cfg.threshold, shingle=cfg.shingle, k=cfg.k,
         num_perm=cfg.num_perm, bins=cfg.bins, seed=seed,

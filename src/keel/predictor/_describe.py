@@ -9,6 +9,7 @@ from keel.data import InputSpec
 __all__ = ["describe_inputs", "describe_model_input", "describe_output"]
 
 MISSING_CATEGORY = "<missing>"  # the preprocessing's own category for a missing value
+_TEXT_FEATURES = "text_features"  # the block type of text beside other columns
 _DTYPE = {"numeric": "number", "categorical": "string", "image": "number", "text": "string"}
 
 
@@ -16,18 +17,20 @@ def describe_inputs(features_meta: dict[str, Any]) -> list[dict[str, Any]]:
     """One entry per raw column, in the order records are read: name, kind, dtype, categories.
 
     ``features_meta`` is :meth:`Preprocessor.to_state`'s JSON part; ``nullable`` says whether a
-    missing value is accepted (the preprocessing imputes it).
+    missing value is accepted (the preprocessing imputes it; a text beside other columns is then
+    an empty text). Text columns read as TF-IDF features are described as ``text`` too.
     """
     out: list[dict[str, Any]] = []
     for block in features_meta["blocks"]:
         kind = str(block["type"])
         columns = [block["column"]] if kind == "text" else list(block["columns"])
+        features = kind == _TEXT_FEATURES
         for name in columns:
             entry: dict[str, Any] = {
                 "name": str(name),
-                "kind": kind,
+                "kind": "text" if features else kind,
                 "dtype": _DTYPE.get(kind, "string"),
-                "nullable": bool(block.get("impute", False)),
+                "nullable": features or bool(block.get("impute", False)),
             }
             if kind == "categorical":
                 entry["categories"] = [

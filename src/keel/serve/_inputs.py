@@ -29,7 +29,7 @@ from keel.serve._v2 import InferRequest, ProtocolError
 __all__ = ["Column", "RecordSchema", "TooLarge"]
 
 _NUMBER = (int, float)
-_LABELLED = (int, float, bool)  # JSON values a categorical feature accepts besides strings
+_LABELLED = (int, float, bool)  # JSON values a categorical or text feature takes as labels
 _NUMERIC_DATATYPES = {
     "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
     "FP16", "FP32", "FP64",
@@ -148,10 +148,11 @@ class RecordSchema:
                     + (" or null" if column.nullable else "")
                 )
             return
-        if column.kind == "categorical" and type(value) in _LABELLED:
+        if type(value) in _LABELLED:  # categories and texts: read as labels, as the Predictor
             if type(value) is float and not math.isfinite(value):
+                kind = "a category" if column.kind == "categorical" else "a string"
                 raise DataError(
-                    f"{where}: feature {column.name!r} is {value}; send a category"
+                    f"{where}: feature {column.name!r} is {value}; send {kind}"
                     + (" or null" if column.nullable else "")
                 )
             value = label_of(value)  # 4, 4.0 and "4" are one category, as in the Predictor
