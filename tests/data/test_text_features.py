@@ -41,7 +41,7 @@ def cfg(**keys: object) -> DataConfig:
 
 def test_text_beside_numbers_is_one_more_tabular_block() -> None:
     pre = Preprocessor.fit(cars(), CARS, cfg())
-    # words in at least 2 training rows (text_min_df): chevrolet, toyota; bigrams none
+    # words in at least 2 training rows (text_min_df): chevrolet, toyota
     assert pre.feature_names == [
         "weight",
         "origin=jp",
@@ -58,7 +58,7 @@ def test_text_beside_numbers_is_one_more_tabular_block() -> None:
 def test_weights_are_scikit_learns_tfidf() -> None:
     texts = pd.DataFrame({"t": ["a b b", "a c", "b c c c", "a a b", "d"], "n": [1.0] * 5})
     schema = Schema({"t": "text", "n": "numeric"})
-    pre = Preprocessor.fit(texts, schema, cfg(text_ngrams=1, text_min_df=1))
+    pre = Preprocessor.fit(texts, schema, cfg(text_min_df=1))
     ours = pre.transform(texts)[:, 1:]
     reference = TfidfVectorizer(token_pattern=TOKEN).fit_transform(texts["t"]).toarray()
     np.testing.assert_allclose(ours, reference, rtol=1e-6)
@@ -89,16 +89,17 @@ def test_the_width_is_capped_per_column_by_frequency() -> None:
         }
     )
     schema = Schema({"a": "text", "b": "text", "n": "numeric"})
-    pre = Preprocessor.fit(frame, schema, cfg(text_features=3, text_ngrams=1))
+    pre = Preprocessor.fit(frame, schema, cfg(text_features=3))
     assert pre.feature_names == ["n", "a~w17", "a~w18", "a~w19"]  # b: no word in 2 rows
     assert pre.transform(frame).shape == (20, 4)
 
 
 def test_several_text_columns_alone_become_text_features() -> None:
     frame = cars()[["name"]].assign(origin=cars()["origin"] + " made")
-    pre = Preprocessor.fit(frame, Schema({"name": "text", "origin": "text"}), cfg())
+    schema = Schema({"name": "text", "origin": "text"})
+    pre = Preprocessor.fit(frame, schema, cfg(text_ngrams=2))
     assert pre.input_spec.kind == "tabular"
-    assert "origin~us made" in pre.feature_names and "name~toyota" in pre.feature_names
+    assert {"origin~us made", "origin~us", "name~toyota"} <= set(pre.feature_names)
 
 
 def test_texts_without_any_kept_word_and_no_other_column_are_an_error() -> None:
@@ -108,7 +109,7 @@ def test_texts_without_any_kept_word_and_no_other_column_are_an_error() -> None:
 
 
 def test_state_round_trip_is_bit_identical(tmp_path: Path) -> None:
-    pre = Preprocessor.fit(cars(), CARS, cfg(text_min_df=1))
+    pre = Preprocessor.fit(cars(), CARS, cfg(text_min_df=1, text_ngrams=2))
     probe = cars().assign(name=["toyota chevrolet", "mark ii", None, "", "corona", "unseen"])
     for rebuilt in roundtrip(pre, tmp_path):
         assert rebuilt.feature_names == pre.feature_names

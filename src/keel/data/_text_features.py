@@ -5,7 +5,8 @@ columns (one text column alone keeps the token-id path of :mod:`keel.data._media
 fitted on the training rows only:
 
 - words are lower-cased ``\\w+`` tokens (as the token path), counted as n-grams of 1 to
-  ``[data] text_ngrams`` words by scikit-learn's ``CountVectorizer``;
+  ``[data] text_ngrams`` words (default 1: single words; pairs did not help on the tables
+  measured) by scikit-learn's ``CountVectorizer``;
 - the vocabulary keeps the ``[data] text_features`` most frequent n-grams found in at least
   ``[data] text_min_df`` training rows (a word seen once does not become a feature);
 - idf is scikit-learn's smoothed ``ln((1 + n) / (1 + df)) + 1``; a row is ``count · idf``

@@ -144,7 +144,7 @@ class DataConfig(Config):
         2, ge=1, le=MAX_ROWS, description="text features: training rows an n-gram must appear in"
     )
     text_ngrams: int = Field(
-        2, ge=1, le=3, description="text features: word n-grams of 1 up to this many words"
+        1, ge=1, le=3, description="text features: word n-grams of 1 up to this many words"
     )
     max_categories: int = Field(
         100,
