@@ -152,6 +152,8 @@ def test_tabular_noise_skips_encoded_categories():
     names = ["age", "income", "city=Lima", "city=Oslo", "member", "pc1"]
     continuous = noise_columns(names, categorical=["city", "member"])
     assert continuous == [True, True, False, False, False, True]
+    texts = noise_columns(["age", "city=Oslo", "note~late"], ["city"], texts=["note"])
+    assert texts == [True, False, False]  # a text column's TF-IDF weights get no noise
     aug = build_augmenter(
         AugmentConfig(noise=0.5), TABULAR, task="classification", continuous=continuous
     )

@@ -11,6 +11,7 @@ generator passed in, so a batch is a function of (batch, generator state).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -165,11 +166,17 @@ class Augmenter:
         return out
 
 
-def noise_columns(feature_names: list[str], categorical: list[str]) -> list[bool]:
+def noise_columns(
+    feature_names: list[str], categorical: list[str], texts: Sequence[str] = ()
+) -> list[bool]:
     """Per encoded tabular column, whether it is continuous (gets noise): not a one-hot
-    ``col=value`` column nor an ordinal code of a categorical column."""
-    cats = set(categorical)
-    return [name.partition("=")[0] not in cats for name in feature_names]
+    ``col=value`` column, an ordinal code of a categorical column, nor a ``col~word`` weight of
+    a text column."""
+    cats, words = set(categorical), set(texts)
+    return [
+        name.partition("=")[0] not in cats and name.partition("~")[0] not in words
+        for name in feature_names
+    ]
 
 
 def build_augmenter(

@@ -140,7 +140,9 @@ def balanced(
 def augmenter(spec: Spec, pre: Preprocessor, dataset: Dataset) -> Augmenter | None:
     """``[data.augment]`` for the input ``pre`` gives (None when off); a key that does not fit
     that input kind is a SpecError. Tabular noise skips the encoded categorical columns."""
-    continuous = noise_columns(pre.feature_names, dataset.schema.of_kind("categorical"))
+    continuous = noise_columns(
+        pre.feature_names, dataset.schema.of_kind("categorical"), dataset.schema.of_kind("text")
+    )
     return build_augmenter(
         spec.data.augment, pre.input_spec, task=dataset.task, continuous=continuous
     )
