@@ -24,6 +24,13 @@ from tests.data._sms import sms_frame
 
 # per check, functions (module.qualname) that only that check calls
 IN_MEMORY = {
+    "target_gaps": {"keel.data._repair_findings.target_gaps"},
+    "feature_gaps": {
+        "keel.data._repair_findings.feature_gaps",
+        "keel.data._checks._Checker.feature_gaps",
+    },
+    "stray_values": {"keel.data._repair_findings.stray_values"},
+    "identifier_columns": {"keel.data._repair_findings.identifier_columns"},
     "duplicates": {"keel.data._checks._Checker.duplicates", "keel.data._checks.Judge.duplicates"},
     "near_duplicates": {
         "keel.data._checks.Judge.near",
@@ -35,12 +42,20 @@ IN_MEMORY = {
     "empty_texts": {"keel.data._checks.Judge.empty", "keel.data._texts.empty_texts"},
     "conflicting_labels": {"keel.data._checks.Judge.conflicting"},
     "leakage": {"keel.data._checks._Checker.leakage"},
+    "leakage_feature": {"keel.data._checks.Judge.leaky", "keel.data._leakage_feature.scan"},
     "missing": {"keel.data._checks.Judge.missing"},
     "constant_columns": {"keel.data._checks.Judge.constant"},
     "imbalance": {"keel.data._checks.Judge.balance"},
     "outliers": {"keel.data._checks.Judge.outliers", "keel.data._checks.robust_center"},
 }
 STREAMED = {
+    "target_gaps": {"keel.data._repair_findings.target_gaps"},
+    "feature_gaps": {
+        "keel.data._repair_findings.feature_gaps",
+        "keel.data._chunked._check.<locals>.feature_gaps",
+    },
+    "stray_values": {"keel.data._repair_findings.stray_values"},
+    "identifier_columns": {"keel.data._repair_findings.identifier_columns"},
     "duplicates": {"keel.data._checks.Judge.duplicates", "keel.data._checks.whole_hashes"},
     "near_duplicates": {
         "keel.data._checks.Judge.near",
@@ -50,15 +65,23 @@ STREAMED = {
     },
     "empty_texts": {"keel.data._checks.Judge.empty", "keel.data._texts.empty_texts"},
     "conflicting_labels": {"keel.data._checks.Judge.conflicting"},
+    "leakage_feature": {
+        "keel.data._checks.Judge.leaky",
+        "keel.data._leakage_feature.scan",
+        "keel.data._leakage_feature.RowSample.add",
+    },
     "missing": {"keel.data._checks.Judge.missing", "keel.data._chunked._Stats.rows_missing"},
     "constant_columns": {"keel.data._checks.Judge.constant"},
     "imbalance": {"keel.data._checks.Judge.balance"},
     "outliers": {"keel.data._checks.Judge.outliers", "keel.data._chunked._outliers"},
 }
 MEASURED = {  # what each check writes into DataCheck.measured
+    "target_gaps": {"target_rows_dropped"}, "feature_gaps": {"imputed_cells", "indicators"},
+    "stray_values": {"stray_values"}, "identifier_columns": {"identifier_columns"},
     "duplicates": {"duplicate_rows"}, "near_duplicates": {"near_duplicate_rows"},
     "empty_texts": {"empty_text_rows"}, "conflicting_labels": {"conflicting_label_rows"},
-    "leakage": {"test_rows_in_training"}, "missing": {"missing"},
+    "leakage": {"test_rows_in_training"}, "leakage_feature": {"leakage_feature"},
+    "missing": {"missing"},
     "constant_columns": {"constant_columns"}, "imbalance": {"class_fractions"},
     "outliers": {"outlier_rows", "outliers_by_column"},
 }  # fmt: skip
@@ -73,6 +96,7 @@ columns = {{ message = "text" }}
 [data.checks]
 min_class_fraction = 0.3
 max_outliers = 0.0
+leakage_auc = 0.95
 {off}
 [model]
 name = "rnn"
@@ -97,15 +121,23 @@ def _entered(call: Callable[[], object]) -> set[str]:
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Messages on which every check finds something: repeats, near repeats, texts without
-    words, conflicting labels, gaps, a constant column, a rare class, a far value."""
+    """Messages on which every check finds something: a row without a label, a stray string, an
+    identifier, repeats, near repeats, texts without words, conflicting labels, a feature derived
+    from the label, gaps, a constant column, a rare class, a far value."""
     frame = sms_frame(300)
     rng = np.random.default_rng(0)
     frame["length"] = frame["message"].str.len().astype(float)
     frame.loc[7, "length"] = 1e6
     frame.loc[rng.choice(len(frame), 90, replace=False), "length"] = np.nan
+    frame["length"] = frame["length"].astype(object)
+    frame.loc[30, "length"] = "unknown"  # a stray string among numbers, read as missing
+    frame["ref"] = [f"M{i:05d}" for i in range(len(frame))]  # an identifier: dropped
+    frame.loc[41, "label"] = None  # a row without a target: dropped
     frame["source"] = "phone"
-    frame.loc[12, ["message", "length", "source"]] = frame.loc[13, ["message", "length", "source"]]
+    spam = (frame["label"] == "spam").to_numpy()  # a score derived from the label, equal rows equal
+    frame["score"] = np.where(spam, 8.0, 0.0) + frame["message"].str.len().mod(7).to_numpy() / 7
+    same = ["message", "length", "source", "score"]
+    frame.loc[12, same] = frame.loc[13, same]
     frame.loc[12, "label"] = "spam" if frame.loc[13, "label"] == "ham" else "ham"
     path = tmp_path_factory.mktemp("off")
     frame.to_csv(path / "messages.csv", index=False)

@@ -1,10 +1,11 @@
 """Data checks: what is wrong with a dataset before a model learns it.
 
 Each check measures one thing (duplicates, near duplicates, texts without words, conflicting
-labels, train/test leakage, missing values, constant columns, class imbalance, outliers) and
-becomes a :class:`Finding` when it passes its threshold; ``[data.checks]`` decides whether a
-finding warns or stops the run (exit 2), or whether the check runs at all (``off``). The result
-is JSON-able (``DataCheck.to_dict``) for the report, the run's files and lineage.
+labels, train/test leakage, a feature that alone predicts the target, missing values, constant
+columns, class imbalance, outliers) and becomes a :class:`Finding` when it passes its threshold;
+``[data.checks]`` decides whether a finding warns or stops the run (exit 2), or whether the check
+runs at all (``off``). The result is JSON-able (``DataCheck.to_dict``) for the report, the run's
+files and lineage.
 
 Rows are compared by a hash of their values (``pandas.util.hash_pandas_object``), so the checks
 are vectorised and never hold pairs of rows.
@@ -26,6 +27,7 @@ from keel.errors import DataError
 
 if TYPE_CHECKING:
     from keel.data._engine import Engine
+    from keel.data._leakage_feature import LeakScan
 
 __all__ = ["DataCheck", "Finding", "check_dataset", "row_hashes"]
 
@@ -175,6 +177,12 @@ class Judge:
                 rows,
                 columns={c: k for c, k in per_column.items() if k},
             )
+
+    def leaky(self, scan: LeakScan) -> None:
+        """``scan``: features measured alone against the target (count: features that leak)."""
+        self.measured["leakage_feature"] = scan.to_dict()
+        if scan.leaks:
+            self.add("leakage_feature", scan.message(), len(scan.leaks), features=scan.details())
 
     def missing(self, missing: pd.Series, rows_missing: Callable[[list[str]], int]) -> None:
         """``missing``: the fraction of gaps per column; ``rows_missing(columns)``: how many rows
@@ -328,6 +336,17 @@ class _Checker:
                 "as a training row; the test score overstates",
                 leaked,
             )
+
+    def leakage_feature(self) -> None:
+        """Each feature alone against the target, on the training rows (all rows if no split)."""
+        from keel.data._leakage_feature import scan
+
+        cfg = self.cfg
+        rows = None if self.split is None else self.split.train
+        self.judge.leaky(
+            scan(self.ds.features, self.ds.target, self.ds.schema.columns, self.ds.task,
+                 auc=cfg.leakage_auc, r2=cfg.leakage_r2, rows=rows)
+        )  # fmt: skip
 
     def missing(self) -> None:
         frame = self.ds.features

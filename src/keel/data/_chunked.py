@@ -16,8 +16,9 @@ Three passes, each holding one chunk plus small per-row state:
 
 Same results as the in-memory path (:func:`keel.pipeline._prepare.clean`) when the first chunk
 types the columns as the whole file would and no numeric column holds more than :data:`SAMPLE`
-values; without a split there is no leakage check, and near duplicates of table rows (whose bins
-need every value) are neither removed nor checked here.
+values; without a split there is no leakage check (leakage_feature measures a uniform sample of
+the kept rows, :class:`~keel.data._leakage_feature.RowSample`), and near duplicates of table rows
+(whose bins need every value) are neither removed nor checked here.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from keel.data._checks import (
 from keel.data._chunks import ChunkWriter, iter_chunks, writable
 from keel.data._columns import coerce_column, type_columns
 from keel.data._labels import sort_labels
+from keel.data._leakage_feature import RowSample, sample_size, scan
 from keel.data._load import _drop_identifiers, _target_values, apply_missing, infer_task
 from keel.data._minhash import clusters, estimated_jaccard, keyed_pairs
 from keel.data._sources import _SCHEME
@@ -151,7 +153,9 @@ def _typed(
 class _Stats:
     """Column statistics of the kept rows, chunk by chunk."""
 
-    def __init__(self, kinds: dict[str, str], seed: int, *, gaps: bool, words: bool) -> None:
+    def __init__(
+        self, kinds: dict[str, str], seed: int, *, gaps: bool, words: bool, rows: bool = False
+    ) -> None:
         self.columns = list(kinds)
         self.tabular = [c for c, k in kinds.items() if k in ("numeric", "categorical", "text")]
         self.numeric = [c for c, k in kinds.items() if k == "numeric"]
@@ -167,6 +171,10 @@ class _Stats:
         self.classes: set[Any] = set()  # over every row, as Dataset.classes (before dedup)
         self.rng = np.random.default_rng([seed, 11])
         self.n = 0
+        self.rows: RowSample | None = None  # a sample of whole rows, for leakage_feature
+        if rows:  # of the columns it measures only (a text column would weigh most)
+            measured = [c for c, k in kinds.items() if k in ("numeric", "categorical")]
+            self.rows = RowSample(sample_size(len(measured)), measured, seed)
 
     def add(self, features: pd.DataFrame, target: pd.Series) -> None:
         gaps = features[self.columns].isna().to_numpy()
@@ -184,6 +192,8 @@ class _Stats:
         for c in self.numeric:
             self._sample(c, features[c].to_numpy(np.float64, na_value=np.nan))
         self.labels = self.labels.add(target.value_counts(), fill_value=0).astype("int64")
+        if self.rows is not None:
+            self.rows.add(features, target)
         self.n += len(features)
 
     def _sample(self, column: str, x: np.ndarray) -> None:
@@ -322,7 +332,9 @@ def clean_chunked(
         n = store.rows
         keep = np.ones(n, bool) if keep is None else keep
         writer = ChunkWriter(out) if out is not None else None
-        stats = _Stats(kinds, seed, gaps=on("missing"), words=on("empty_texts"))
+        stats = _Stats(
+            kinds, seed, gaps=on("missing"), words=on("empty_texts"), rows=on("leakage_feature")
+        )
         stats.classes = classes
         at = 0
         try:
@@ -417,11 +429,21 @@ def _check(
         if stats.numeric:
             _outliers(judge, stats, folder, rows, keep, cfg.checks.outlier_z)
 
+    def leakage_feature() -> None:  # on a uniform sample of the kept rows (no split here)
+        sample = stats.rows
+        if sample is not None and sample.features is not None and sample.target is not None:
+            c = cfg.checks
+            judge.leaky(
+                scan(sample.features, sample.target, kinds, task, auc=c.leakage_auc,
+                     r2=c.leakage_r2)
+            )  # fmt: skip
+
     rules = {
         "duplicates": lambda: judge.duplicates(whole_hashes(features, target)),
         "near_duplicates": near,
         "empty_texts": empty,
         "conflicting_labels": conflicting,
+        "leakage_feature": leakage_feature,
         "missing": lambda: judge.missing(
             pd.Series(stats.gaps / stats.n, index=stats.columns), stats.rows_missing
         ),

@@ -23,6 +23,9 @@ class ChecksConfig(Config):
     )
     conflicting_labels: Severity = Field("warn", description="same features, different targets")
     leakage: Severity = Field("warn", description="test rows whose features are in training")
+    leakage_feature: Severity = Field(
+        "warn", description="a feature that alone predicts the target (derived from it?)"
+    )
     missing: Severity = Field("warn", description="a column missing more than max_missing")
     constant_columns: Severity = Field("warn", description="a column with one value only")
     imbalance: Severity = Field("warn", description="a class rarer than min_class_fraction")
@@ -40,6 +43,12 @@ class ChecksConfig(Config):
         8.0, gt=0.0, le=1e6, description="|x - median| / (1.4826·MAD) above this"
     )
     max_outliers: float = Field(0.01, ge=0.0, le=1.0, description="fraction of rows tolerated")
+    leakage_auc: float = Field(
+        0.99, gt=0.5, le=1.0, description="leakage_feature: one feature's out-of-sample ROC AUC"
+    )
+    leakage_r2: float = Field(
+        0.98, gt=0.0, le=1.0, description="leakage_feature: one feature's out-of-sample R²"
+    )
 
 
 # every check, in the order the checkers run them and report their findings
