@@ -114,3 +114,11 @@ def test_state_round_trip_is_bit_identical(tmp_path: Path) -> None:
     for rebuilt in roundtrip(pre, tmp_path):
         assert rebuilt.feature_names == pre.feature_names
         assert rebuilt.transform(probe).tobytes() == pre.transform(probe).tobytes()
+
+
+def test_one_text_column_alone_keeps_token_ids_unless_tfidf_is_asked_for() -> None:
+    alone, schema = cars()[["name"]], Schema({"name": "text"})
+    assert Preprocessor.fit(alone, schema, cfg()).input_spec.kind == "tokens"
+    pre = Preprocessor.fit(alone, schema, cfg(text_encoding="tfidf"))
+    assert pre.input_spec == InputSpec("tabular", (2,))
+    assert pre.feature_names == ["name~chevrolet", "name~toyota"]

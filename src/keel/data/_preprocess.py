@@ -1,8 +1,9 @@
 """The fitted preprocessing: raw feature columns → the array a model reads.
 
 Fitted on training rows only. The input kind follows the schema: image columns alone give
-``(C, H, W)`` images, one text column alone gives token ids, anything else is tabular (numeric
-block, categorical block, then text columns as TF-IDF features: :mod:`keel.data._text_features`).
+``(C, H, W)`` images, one text column alone gives token ids (unless ``[data] text_encoding =
+"tfidf"``), anything else is tabular (numeric block, categorical block, then text columns as
+TF-IDF features: :mod:`keel.data._text_features`).
 Mixing images with other columns is not supported yet.
 Its state is a JSON-able dict plus named numpy arrays: no pickle.
 """
@@ -58,7 +59,7 @@ def _blocks(features: pd.DataFrame, schema: Schema, cfg: DataConfig) -> list[Blo
         if schema.image_shape is None:
             raise DataError("image columns need [data] image_shape = [channels, height, width]")
         return [ImageBlock.fit(features, images, schema.image_shape, cfg)]
-    if schema.lone_text is not None:
+    if schema.lone_text is not None and cfg.text_encoding == "auto":
         return [TextBlock.fit(features, schema.lone_text, cfg)]
     blocks: list[Block] = []
     if schema.of_kind("numeric"):

@@ -136,6 +136,11 @@ class DataConfig(Config):
     )
     text_max_tokens: int = Field(128, ge=1, le=4096)
     text_vocab_size: int = Field(20_000, ge=10, le=1_000_000)
+    text_encoding: Literal["auto", "tfidf"] = Field(
+        "auto",
+        description="auto: one text column alone as token ids (GRU), text beside other columns "
+        "as TF-IDF features; tfidf: text always as TF-IDF features (MLP)",
+    )
     text_features: int = Field(
         1000, ge=1, le=100_000,
         description="text beside other columns: most n-grams kept per text column (TF-IDF)",
