@@ -286,3 +286,35 @@ def test_the_leak_count_reaches_the_registered_lineage(tmp_path):
     assert data["checks"]["findings"]["leakage_feature"] == 1
     written = json.loads((result.run_dir / "data_check.json").read_text())
     assert written["measured"]["leakage_feature"]["leaks"] == ["logwage"]
+
+
+def test_gaps_in_a_leaking_column_do_not_hide_it():
+    rng = np.random.default_rng(5)
+    n = 1500
+    y = pd.Series(rng.integers(0, 40, n).astype(float), name="y")
+    frame = pd.DataFrame({"log": np.log1p(y), "scrambled": rng.permutation(40)[y.astype(int)]})
+    frame.loc[rng.choice(n, 100, replace=False), ["log", "scrambled"]] = np.nan
+    frame["x"] = rng.normal(0, 1, n)  # records differ beyond the leaks
+    kinds = {"log": "numeric", "scrambled": "numeric", "x": "numeric"}
+    found = scan(frame, y, kinds, "regression", auc=0.99, r2=0.98)
+    assert {leak.column for leak in found.leaks} == {"log", "scrambled"}
+
+
+def test_the_auc_is_scikit_learns():
+    from sklearn.metrics import roc_auc_score
+
+    from keel.data._leakage_feature import _auc
+
+    rng = np.random.default_rng(6)
+    for _ in range(200):
+        n, k = int(rng.integers(5, 60)), int(rng.integers(2, 6))
+        y = rng.integers(0, k, n)
+        proba = rng.dirichlet(np.ones(k), n).round(int(rng.integers(1, 4)))  # ties too
+        present = [c for c in range(k) if 0 < np.count_nonzero(y == c) < n]
+        if not present:
+            continue
+        if k == 2:
+            expected = roc_auc_score(y, proba[:, 1])
+        else:
+            expected = np.mean([roc_auc_score(y == c, proba[:, c]) for c in present])
+        assert abs(_auc(y, proba) - expected) < 1e-9

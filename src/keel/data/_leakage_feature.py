@@ -33,9 +33,9 @@ import pandas as pd
 __all__ = ["ROWS", "SCREENED", "Leak", "LeakScan", "RowSample", "sample_size", "scan"]
 
 ROWS = 20_000  # training rows sampled at most
-CELLS = 20_000_000  # rows x columns sampled at most: a wide table gets fewer rows
+CELLS = 10_000_000  # rows x columns sampled at most: a wide table gets fewer rows
 MIN_ROWS = 1_000  # ... but never fewer than this (or all there are)
-BLOCK = 256  # columns coded at a time (the codes of a block: rows x BLOCK x 8 bytes)
+BLOCK = 256  # numeric columns sorted at a time (a block's temporaries: rows x BLOCK x 8 bytes)
 SCREENED = 16  # columns fitted out of sample, the screen's first
 FOLDS = 5
 DEPTH = 4
@@ -130,15 +130,16 @@ def scan(
     name = str(target.name)
     frame = features.iloc[positions][columns].reset_index(drop=True)
     y_raw = target.iloc[positions].reset_index(drop=True)
+    codes, whole = _codes(frame, kinds)
     if columns:
-        distinct = _distinct_records(frame, kinds, y_raw)
-        frame = frame.iloc[distinct].reset_index(drop=True)
+        distinct = _distinct_records(codes, whole, y_raw)
+        frame, codes = frame.iloc[distinct].reset_index(drop=True), codes[distinct]
         y_raw = y_raw.iloc[distinct].reset_index(drop=True)
     nothing = LeakScan(name, metric, len(frame), len(columns), skipped)
     if len(frame) < 2 * FOLDS or not columns or y_raw.nunique() < 2:
         return nothing  # too few rows, no column measured, or a constant target
     y = pd.factorize(y_raw, sort=True)[0] if classification else y_raw.to_numpy(np.float64)
-    screen, exact = _screen_and_exact(frame, kinds, y_raw, y, classification)
+    screen, exact = _screen_and_exact(codes, columns, kinds, y_raw, y, classification)
     fitted = [columns[i] for i in np.argsort(-screen, kind="stable")[:SCREENED]]
     folds = _folds(y, classification)
     scores: dict[str, float] = {}
@@ -147,8 +148,8 @@ def scan(
     how = f"{FOLDS}-fold over {len(frame):,} rows"
     for column in fitted:
         categorical = kinds[column] == "categorical"
-        codes = _codes(frame, [column], kinds)[:, 0]
-        oof = _out_of_fold(frame[column], codes, y, folds, classification, categorical)
+        g = codes[:, columns.index(column)].astype(np.int64)
+        oof = _out_of_fold(frame[column], g, y, folds, classification, categorical)
         score = _auc(y, oof) if classification else _r2(y, oof)
         scores[column] = round(score, 6)
         if score >= bar:
@@ -199,41 +200,50 @@ class RowSample:
 
 
 def _screen_and_exact(
-    frame: pd.DataFrame, kinds: dict[str, str], y_raw: pd.Series, y: np.ndarray,
-    classification: bool,
+    codes: np.ndarray, columns: list[str], kinds: dict[str, str], y_raw: pd.Series,
+    y: np.ndarray, classification: bool,
 ) -> tuple[np.ndarray, dict[str, str]]:  # fmt: skip
     """Every column's screen score, and the columns the target is an exact function of (with
-    how), :data:`BLOCK` columns at a time."""
-    screen = np.full(frame.shape[1], -np.inf)
+    how)."""
+    screen = np.full(len(columns), -np.inf)
     exact: dict[str, str] = {}
     y_codes = pd.factorize(y_raw, sort=True)[0]
-    for start in range(0, frame.shape[1], BLOCK):
-        block = list(frame.columns[start : start + BLOCK])
-        codes = _codes(frame, block, kinds)
-        for j, column in enumerate(block):
-            g = codes[:, j]
-            if kinds[column] == "numeric" and g.max(initial=-1) >= BINS:
-                g = _quantile_bins(g)
-            screen[start + j] = _explained(g, y, classification)
-            words = _exact(codes[:, j], y_codes)
-            if words is not None:
-                exact[column] = words
+    for j, column in enumerate(columns):
+        g = codes[:, j].astype(np.int64)
+        words = _exact(g, y_codes)
+        if words is not None:
+            exact[column] = words
+        if kinds[column] == "numeric" and g.max(initial=-1) >= BINS:
+            g = _quantile_bins(g)
+        screen[j] = _explained(g, y, classification)
     return screen, exact
 
 
-def _codes(frame: pd.DataFrame, columns: list[str], kinds: dict[str, str]) -> np.ndarray:
+def _codes(frame: pd.DataFrame, kinds: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
     """Each column's values as integer codes, rows x columns (equal values, equal codes; a
-    numeric column's in ascending order), a gap -1."""
-    out = np.empty((len(frame), len(columns)), np.int64)
-    numeric = [j for j, c in enumerate(columns) if kinds[c] == "numeric"]
-    if numeric:
-        x = frame[[columns[j] for j in numeric]].to_numpy(np.float64, na_value=np.nan)
-        dense = pd.DataFrame(x).rank(method="dense").to_numpy()
-        out[:, numeric] = np.where(np.isnan(dense), 0, dense).astype(np.int64) - 1
-    for j, c in enumerate(columns):
+    numeric column's ascending), a gap -1; numeric columns :data:`BLOCK` at a time, one sort
+    each. And per column, whether it could be a label: categorical, or whole numbers."""
+    out = np.empty(frame.shape, np.int32)
+    whole = np.ones(frame.shape[1], bool)
+    for j, c in enumerate(frame.columns):
         if kinds[c] != "numeric":
             out[:, j] = pd.factorize(frame[c])[0]
-    return out
+    numeric = np.flatnonzero([kinds[c] == "numeric" for c in frame.columns])
+    for start in range(0, len(numeric), BLOCK):
+        at = numeric[start : start + BLOCK]
+        x = np.ascontiguousarray(frame.iloc[:, at].to_numpy(np.float64, na_value=np.nan).T)
+        order = np.argsort(x, axis=1)  # a column per row of x, its gaps last
+        ordered = np.take_along_axis(x, order, axis=1)
+        new = np.ones(x.shape, bool)
+        new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+        ranks = np.cumsum(new, axis=1, dtype=np.int32) - 1
+        coded = np.empty(x.shape, np.int32)
+        np.put_along_axis(coded, order, ranks, axis=1)
+        gaps = np.isnan(x)
+        coded[gaps] = -1
+        out[:, at] = coded.T
+        whole[at] = (gaps | (np.nan_to_num(x) % 1 == 0)).all(axis=1)
+    return out, whole
 
 
 def _explained(g: np.ndarray, y: np.ndarray, classification: bool) -> float:
@@ -332,17 +342,18 @@ def _lookup(g: np.ndarray, y: np.ndarray, at: np.ndarray, k: int) -> np.ndarray:
 
 
 def _auc(y: np.ndarray, proba: np.ndarray) -> float:
-    """ROC AUC of the predicted probabilities: binary on the second class, else one-vs-rest
-    macro over the classes present."""
-    from sklearn.metrics import roc_auc_score
+    """ROC AUC of the predicted probabilities (Mann-Whitney over average ranks, as scikit-learn
+    computes it): binary on the second class, else one-vs-rest macro over the classes present."""
+    from scipy.stats import rankdata
 
-    if proba.shape[1] == 2:
-        return float(roc_auc_score(y, proba[:, 1]))
-    each = [
-        roc_auc_score(y == c, proba[:, c])
-        for c in range(proba.shape[1])
-        if 0 < np.count_nonzero(y == c) < len(y)
-    ]
+    classes = [1] if proba.shape[1] == 2 else range(proba.shape[1])
+    each = []
+    for c in classes:
+        positive = y == c
+        p = int(np.count_nonzero(positive))
+        if 0 < p < len(y):
+            ranks = rankdata(proba[:, c])
+            each.append((ranks[positive].sum() - p * (p + 1) / 2) / (p * (len(y) - p)))
     return float(np.mean(each)) if each else 0.0
 
 
@@ -351,25 +362,26 @@ def _r2(y: np.ndarray, predicted: np.ndarray) -> float:
     return 1.0 - float(((y - predicted) ** 2).sum()) / total if total > 0 else 0.0
 
 
-def _distinct_records(frame: pd.DataFrame, kinds: dict[str, str], target: pd.Series) -> np.ndarray:
+def _distinct_records(codes: np.ndarray, whole: np.ndarray, target: pd.Series) -> np.ndarray:
     """Positions of the first of each set of copies of a record: rows equal in the target and
-    every column but the labels unique per row (a row number or code, categorical or whole
-    numbers: a copied record under a new number is still a copy). Copies would leak across the
-    folds, and a copy repeats each value with its target, which is no evidence of a relation."""
-    keys = [c for c in frame.columns if not _label_column(frame[c], kinds[c])]
-    whole = pd.concat([frame[keys], target.rename("__target__")], axis=1)
-    hashes = pd.util.hash_pandas_object(whole, index=False)
-    return np.flatnonzero(~hashes.duplicated().to_numpy())
-
-
-def _label_column(values: pd.Series, kind: str) -> bool:
-    """Whether ``values`` are unique per row and categorical or whole numbers."""
-    if values.nunique(dropna=False) < len(values):
-        return False
-    if kind != "numeric":
-        return True
-    x = pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
-    return bool(np.all(x[~np.isnan(x)] % 1 == 0))
+    every column but the labels unique per row (``whole``: categorical or whole numbers; a row
+    number or an identifier: a copied record under a new number is still a copy). Copies would
+    leak across the folds, and a copy repeats each value with its target, which is no evidence
+    of a relation. Rows are compared by a 64-bit hash of their codes, :data:`BLOCK` columns at
+    a time."""
+    n = len(codes)
+    h = pd.util.hash_pandas_object(target, index=False).to_numpy(np.uint64)
+    for start in range(0, codes.shape[1], BLOCK):
+        block = codes[:, start : start + BLOCK]
+        gaps = (block < 0).sum(axis=0)
+        unique = (block.max(axis=0, initial=-1) + 1 + np.minimum(gaps, 1) == n) & (gaps <= 1)
+        label = unique & whole[start : start + BLOCK]
+        kept = block[:, ~label]
+        if kept.shape[1]:
+            hashed = pd.util.hash_array(kept.ravel().astype(np.int64)).reshape(kept.shape)
+            powers = np.cumprod(np.full(kept.shape[1], 1_000_003, np.uint64))
+            h = h * powers[-1] + (hashed * powers).sum(axis=1, dtype=np.uint64)
+    return np.flatnonzero(~pd.Series(h).duplicated().to_numpy())
 
 
 def _exact(g: np.ndarray, y: np.ndarray) -> str | None:
@@ -380,14 +392,16 @@ def _exact(g: np.ndarray, y: np.ndarray) -> str | None:
     if len(g) < 2 * MIN_GROUPS:
         return None
     sizes = np.bincount(g)
-    if np.count_nonzero(sizes > 1) < MIN_GROUPS:
+    repeated = sizes > 1
+    if np.count_nonzero(repeated) < MIN_GROUPS:
         return None
-    repeated = sizes[g] > 1
-    pairs = np.unique(g[repeated] * (int(y.max()) + 1) + y[repeated])
-    values = pairs // (int(y.max()) + 1)
-    if len(np.unique(values)) < len(values):  # some repeated value comes with two targets
+    low = np.full(len(sizes), np.iinfo(np.int64).max)
+    high = np.full(len(sizes), -1)
+    np.minimum.at(low, g, y)
+    np.maximum.at(high, g, y)
+    if (low[repeated] != high[repeated]).any():  # some repeated value comes with two targets
         return None
-    if len(np.unique(pairs % (int(y.max()) + 1))) < MIN_GROUPS:
+    if len(np.unique(low[repeated])) < MIN_GROUPS:
         return None
-    rows = int(np.count_nonzero(repeated))
-    return f"each of {len(values):,} repeated values ({rows:,} rows) comes with one target value"
+    values, rows = int(np.count_nonzero(repeated)), int(sizes[repeated].sum())
+    return f"each of {values:,} repeated values ({rows:,} rows) comes with one target value"
