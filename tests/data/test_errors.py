@@ -98,7 +98,10 @@ def test_mostly_numeric_column_with_stray_strings_is_reported(write, load) -> No
         {"dose": [str(i) for i in range(40)] + ["?"], "y": ["p", "q"] * 20 + ["p"]}
     )
     write(frame, "d.csv")
-    fails(load, "d.csv", DataError, "'dose'", "row 41", "'?'", '"categorical"', target="y")
+    fails(
+        load, "d.csv", DataError, "'dose'", "row 41", "'?'", '"categorical"',
+        'stray_values = "missing"', target="y", stray_values="error",
+    )  # fmt: skip
     assert load("d.csv", target="y", columns={"dose": "categorical"}).schema.columns == {
         "dose": "categorical"
     }
@@ -109,7 +112,10 @@ def test_one_stray_string_in_thousands_of_numbers_is_not_called_100_percent(writ
         {"dose": [str(i) for i in range(2999)] + ["?"], "y": ["p", "q"] * 1500}
     )  # 99.97% numbers: rounding said "100% numbers but row 3000 holds '?'"
     write(frame, "d.csv")
-    fails(load, "d.csv", DataError, "'dose' is 99% numbers", "row 3000", target="y")
+    fails(
+        load, "d.csv", DataError, "'dose' is 99% numbers", "row 3000", target="y",
+        stray_values="error",
+    )  # fmt: skip
 
 
 def test_all_empty_column_suggests_ignoring_it(write, load) -> None:
@@ -131,11 +137,17 @@ def test_missing_values_under_error_policy_name_column_count_and_fix(write, load
     frame = people()
     frame.loc[[3, 7, 9], "income"] = None
     write(frame, "p.csv")
-    fails(load, "p.csv", DataError, "'income'", "3 missing", 'missing = "drop"', target="churn")
+    fails(
+        load, "p.csv", DataError, "'income'", "3 missing", 'missing = "auto"', target="churn",
+        missing="error",
+    )  # fmt: skip
     frame = people()
     frame.loc[[2], "churn"] = None
     write(frame, "t.csv")
-    fails(load, "t.csv", DataError, "target column 'churn'", "1 missing", target="churn")
+    fails(
+        load, "t.csv", DataError, "target column 'churn'", "1 missing", target="churn",
+        missing="error",
+    )  # fmt: skip
 
 
 def test_regression_on_labels_is_an_error(write, load) -> None:

@@ -296,3 +296,38 @@ def test_a_run_with_cv_and_pseudo_labels_on_ray_matches_local(engine, tmp_path):
     local, remote = results["local"], results["ray"]
     assert local.metrics["cv"] and remote.metrics == local.metrics
     assert remote.data_lineage == local.data_lineage
+
+
+REPAIRS = """
+name = "repairs"
+[data]
+source = "t.csv"
+target = "y"
+engine = "{engine}"
+[data.ray]
+block_rows = 50
+[model]
+name = "mlp"
+"""
+
+
+def test_load_repairs_on_ray_match_local(engine, tmp_path):
+    """Rows without a target, stray strings, an identifier, gaps with an indicator: the same
+    repairs, findings, lineage and arrays on Ray as in-process."""
+    from keel.pipeline._prepare import prepare
+    from keel.spec import load_spec
+    from tests.data.test_repairs import _table
+
+    _table().to_csv(tmp_path / "t.csv", index=False)
+    prepared = {}
+    for name in ("local", "ray"):
+        (tmp_path / f"{name}.toml").write_text(REPAIRS.format(engine=name))
+        loaded = load_spec(tmp_path / f"{name}.toml")
+        prepared[name] = prepare(loaded.spec, loaded.base_dir)
+    local, remote = prepared["local"], prepared["ray"]
+    assert remote.lineage() == local.lineage()
+    assert local.lineage()["repairs"]["indicators"] == ["age"]
+    assert remote.check is not None and local.check is not None
+    assert remote.check.to_dict() == local.check.to_dict()
+    assert np.array_equal(remote.train.x, local.train.x)
+    assert "age__missing" in remote.preprocessor.feature_names

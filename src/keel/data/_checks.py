@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from keel.data import _repair_findings as repair_findings
+from keel.data._repairs import indicated, indicator_candidates
 from keel.data.checks_config import CHECKS, ChecksConfig
 from keel.data.types import Dataset, Split
 from keel.errors import DataError
@@ -290,6 +292,25 @@ class _Checker:
     @functools.cached_property
     def target(self) -> np.ndarray:
         return target_hashes(self.ds.target)
+
+    # what loading repaired: keel.data._repair_findings words it, for both checkers
+    def target_gaps(self) -> None:
+        repair_findings.target_gaps(self.judge, self.ds.repairs)
+
+    def feature_gaps(self) -> None:
+        ds, repairs = self.ds, self.ds.repairs
+        train = ds.features if self.split is None else ds.features.iloc[self.split.train]
+        marked = indicated(
+            train, indicator_candidates(ds.schema.columns, repairs.impute), repairs.indicator
+        )
+        gaps = ds.features.isna().sum()
+        repair_findings.feature_gaps(self.judge, repairs, gaps, ds.schema.columns, marked)
+
+    def stray_values(self) -> None:
+        repair_findings.stray_values(self.judge, self.ds.repairs)
+
+    def identifier_columns(self) -> None:
+        repair_findings.identifier_columns(self.judge, self.ds.repairs)
 
     def duplicates(self) -> None:
         self.judge.duplicates(whole_hashes(self.features, self.target))

@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 from keel.data import _dedup as dd
+from keel.data import _repair_findings as repair_findings
 from keel.data import _texts as tx
 from keel.data._blockwise import merge_pii
 from keel.data._checks import (
@@ -46,11 +47,18 @@ from keel.data._checks import (
     whole_hashes,
 )
 from keel.data._chunks import ChunkWriter, iter_chunks, writable
-from keel.data._columns import coerce_column, type_columns
+from keel.data._columns import coerce_columns, type_columns
 from keel.data._labels import sort_labels
 from keel.data._leakage_feature import RowSample, sample_size, scan
-from keel.data._load import _drop_identifiers, _target_values, apply_missing, infer_task
+from keel.data._load import (
+    _drop_identifiers,
+    _target_values,
+    apply_missing,
+    infer_task,
+    stray_target,
+)
 from keel.data._minhash import clusters, estimated_jaccard, keyed_pairs
+from keel.data._repairs import Repairs, indicator_candidates, over_threshold
 from keel.data._sources import _SCHEME
 from keel.data.checks_config import CHECKS
 from keel.data.config import DataConfig
@@ -79,6 +87,7 @@ class Chunked:
     check: DataCheck | None
     written: Path | None
     missing: dict[str, float] = field(default_factory=dict)  # column → share missing (kept rows)
+    repairs: Repairs = field(default_factory=Repairs)  # what typing each chunk repaired
     samples: dict[str, np.ndarray] = field(default_factory=dict)  # numeric column → sample
     class_counts: dict[str, int] = field(default_factory=dict)  # kept rows per class
 
@@ -140,13 +149,14 @@ def _release() -> None:
 
 
 def _typed(
-    chunk: pd.DataFrame, target: str, kinds: dict[str, Any], cfg: DataConfig, task: str
-) -> tuple[pd.DataFrame, pd.Series]:
-    features = pd.DataFrame(
-        {c: coerce_column(c, chunk[c], k) for c, k in kinds.items()}, index=chunk.index
-    )
-    y = _target_values(chunk[target], task)  # type: ignore[arg-type]
-    features, y = apply_missing(features, y, cfg, min_rows=0)
+    chunk: pd.DataFrame, target: str, kinds: dict[str, Any], cfg: DataConfig, task: str,
+    repairs: Repairs,
+) -> tuple[pd.DataFrame, pd.Series]:  # fmt: skip
+    """One chunk typed and repaired as loading does it (stray strings, rows without a target),
+    the repairs added to ``repairs``; identifier columns are not in ``kinds``, so they go."""
+    features = coerce_columns(chunk, kinds, cfg, repairs)
+    y = _target_values(stray_target(chunk[target], cfg, repairs), task)  # type: ignore[arg-type]
+    features, y = apply_missing(features, y, cfg, kinds=kinds, repairs=repairs, min_rows=0)
     return features.reset_index(drop=True), y.reset_index(drop=True)
 
 
@@ -268,6 +278,7 @@ def clean_chunked(
         text: str | None = None
         sketch = check_sketch = None
         rows_in = chunks = empty = 0
+        repairs = Repairs(missing=cfg.missing, impute=cfg.impute, indicator=cfg.missing_indicator)
         classes: set[Any] = set()
         pii_cfg = cfg.pii.model_copy(update={"drop": []})
         for raw in iter_chunks(path, rows):
@@ -275,9 +286,11 @@ def clean_chunked(
                 if cfg.target not in raw.columns:
                     raise DataError(f"target column {cfg.target!r} is not in {cfg.source!r}")
                 raw = _drop_identifiers(raw, cfg.target, cfg)
-                _, kinds = type_columns(raw, cfg.target, {}, cfg)
+                typing = Repairs()  # the first chunk types the columns; its repairs count below
+                _, kinds = type_columns(raw, cfg.target, {}, cfg, typing)
+                repairs.identifiers.update(typing.identifiers)
                 if task == "auto":
-                    task = infer_task(raw[cfg.target])
+                    task = infer_task(stray_target(raw[cfg.target], cfg, Repairs()))
                 text = Schema(kinds).lone_text  # text beside other columns: whole rows
                 if cfg.dedup.near and text is None:
                     raise SpecError(
@@ -295,7 +308,7 @@ def clean_chunked(
                 raw = _drop_identifiers(raw, cfg.target, cfg)
             rows_in += len(raw)
             chunks += 1
-            features, target = _typed(raw, cfg.target, kinds, cfg, task)
+            features, target = _typed(raw, cfg.target, kinds, cfg, task, repairs)
             if cfg.pii.enabled:
                 features, report = scrub_frame(features, pii_cfg, env=os.environ)
                 reports.append(report)
@@ -355,7 +368,9 @@ def clean_chunked(
         if judged:
             fh = np.concatenate(feature_h)[keep] if hashed else None
             th = np.concatenate(target_h)[keep] if hashed else None
-            check = _check(cfg, stats, fh, th, check_sketch, keep, task, kinds, folder, rows)
+            check = _check(
+                cfg, stats, fh, th, check_sketch, keep, task, kinds, folder, rows, repairs
+            )
         for s in (sketch, check_sketch):
             if s is not None:
                 s.close()
@@ -363,7 +378,8 @@ def clean_chunked(
     return Chunked(
         name=path.stem, rows_in=rows_in, rows_out=int(keep.sum()), chunks=chunks,
         kinds=dict(kinds), task=task, pii=pii, dedup=report, check=check, written=out,
-        missing=missing, samples={c: stats.sample(c).copy() for c in stats.numeric},
+        missing=missing, repairs=repairs,
+        samples={c: stats.sample(c).copy() for c in stats.numeric},
         class_counts={str(k): int(v) for k, v in stats.labels.items()}
         if task == "classification" else {},
     )  # fmt: skip
@@ -392,7 +408,7 @@ def _dedup(
 def _check(
     cfg: DataConfig, stats: _Stats, features: np.ndarray | None, target: np.ndarray | None,
     sketch: _Sketch | None, keep: np.ndarray, task: str, kinds: dict[str, str], folder: Path,
-    rows: int,
+    rows: int, repairs: Repairs,
 ) -> DataCheck:  # fmt: skip
     """The in-memory checks' rules over the kept rows, in the same order; a check that is off
     is not run (its statistics were not even gathered). No split here: no leakage check."""
@@ -438,7 +454,17 @@ def _check(
                      r2=c.leakage_r2)
             )  # fmt: skip
 
+    def feature_gaps() -> None:  # no split here: indicators as all kept rows would give them
+        gaps = pd.Series(stats.gaps, index=stats.columns)
+        share = (gaps[indicator_candidates(kinds, repairs.impute)] / max(stats.n, 1)).to_dict()
+        marked = over_threshold(share, repairs.indicator)
+        repair_findings.feature_gaps(judge, repairs, gaps, kinds, marked)
+
     rules = {
+        "target_gaps": lambda: repair_findings.target_gaps(judge, repairs),
+        "feature_gaps": feature_gaps,
+        "stray_values": lambda: repair_findings.stray_values(judge, repairs),
+        "identifier_columns": lambda: repair_findings.identifier_columns(judge, repairs),
         "duplicates": lambda: judge.duplicates(whole_hashes(features, target)),
         "near_duplicates": near,
         "empty_texts": empty,

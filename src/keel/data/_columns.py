@@ -1,13 +1,17 @@
-"""Typing the feature columns of a raw table: inference, overrides and coercion.
+"""Typing the feature columns of a raw table: inference, overrides, identifiers and coercion.
 
 Inference (overridden per column by ``[data.columns]``):
 
 * booleans are ``categorical``; numbers (integers too) are ``numeric``;
-* strings that all parse as numbers are ``numeric``; strings of which at least 90% parse are an
-  error (a few stray values such as ``"?"`` would otherwise turn a numeric column categorical);
+* strings that all parse as numbers are ``numeric``; so are strings of which at least 90% parse:
+  the others (stray values such as ``"?"`` or ``"rotary"``) are read as missing under ``[data]
+  stray_values = "missing"`` (the default; then imputed, and recorded as a repair) or refused
+  under ``"error"``;
+* identifier columns (a value per row: :mod:`keel.data._identifiers`) are dropped, recorded as a
+  repair;
 * other strings are ``categorical`` up to ``max_categories`` distinct values; above that, long
   values (mean length over 20 characters, or mostly containing spaces) are ``text``, short ones
-  stay ``categorical`` (codes, identifiers).
+  stay ``categorical`` (codes).
 
 Coerced values: ``numeric`` → float64, ``image`` → float32, ``categorical`` and ``text`` → ``str``
 labels (see :mod:`keel.data._labels`); missing values stay ``NaN``.
@@ -20,15 +24,16 @@ import math
 import numpy as np
 import pandas as pd
 
+from keel.data._identifiers import MOSTLY_NUMERIC, identifier_reason
 from keel.data._labels import to_labels
+from keel.data._repairs import Repairs
 from keel.data._suggest import did_you_mean, short
 from keel.data.config import DataConfig
 from keel.data.types import ColumnKind
 from keel.errors import DataError
 
-__all__ = ["coerce_column", "infer_kind", "type_columns"]
+__all__ = ["coerce_column", "coerce_columns", "infer_kind", "read_numbers", "type_columns"]
 
-MOSTLY_NUMERIC = 0.9
 LONG_TEXT_CHARS = 20.0
 
 
@@ -62,16 +67,8 @@ def infer_kind(name: str, values: pd.Series, max_categories: int) -> ColumnKind:
     labels = to_labels(present)
     parsed = pd.to_numeric(labels, errors="coerce")
     parses = float(parsed.notna().mean()) if len(labels) else 0.0
-    if parses == 1.0:
+    if parses >= MOSTLY_NUMERIC:  # stray strings among numbers: see read_numbers
         return "numeric"
-    if parses >= MOSTLY_NUMERIC:
-        row, value, count = _first_bad(values, pd.to_numeric(to_labels(values), errors="coerce"))
-        raise DataError(
-            f"column {name!r} is {math.floor(parses * 100)}% numbers but row {row + 1} holds "
-            f"{short(value)} "
-            f"({count} non-numeric in all); fix those values, or set [data.columns] {name} = "
-            '"categorical" to treat every value as a category'
-        )
     if labels.nunique() <= max_categories:
         return "categorical"
     long = labels.str.len().mean() > LONG_TEXT_CHARS
@@ -96,6 +93,51 @@ def coerce_column(name: str, values: pd.Series, kind: ColumnKind) -> pd.Series:
     return pd.Series(parsed.to_numpy(dtype, na_value=np.nan), index=values.index, name=name)
 
 
+def read_numbers(name: str, values: pd.Series, cfg: DataConfig, repairs: Repairs) -> pd.Series:
+    """A ``numeric`` column as loaded: float64, with stray strings (at most 10% of the values)
+    read as missing and recorded in ``repairs`` under ``[data] stray_values = "missing"``;
+    otherwise a non-number is a DataError naming its row and the fix."""
+    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        return coerce_column(name, values, "numeric")
+    parsed = pd.to_numeric(to_labels(values), errors="coerce")
+    stray = parsed.isna().to_numpy() & values.notna().to_numpy()
+    if stray.any():
+        present = int(values.notna().sum())
+        parses = 1.0 - stray.sum() / present
+        row, value, count = _first_bad(values, parsed)
+        if parses < MOSTLY_NUMERIC:
+            raise DataError(
+                f"column {name!r} is typed numeric but row {row + 1} holds {short(value)} "
+                f"({count} non-numeric in all); fix the data or change [data.columns] {name}"
+            )
+        if cfg.stray_values == "error":
+            raise DataError(
+                f"column {name!r} is {math.floor(parses * 100)}% numbers but row {row + 1} holds "
+                f"{short(value)} ({count} non-numeric in all); fix those values, set [data] "
+                f'stray_values = "missing" to read them as missing, or set [data.columns] {name} '
+                '= "categorical" to treat every value as a category'
+            )
+        examples = to_labels(values[stray]).drop_duplicates().head(3)
+        repairs.stray(name, count, [short(v) for v in examples])
+    return pd.Series(parsed.to_numpy(np.float64, na_value=np.nan), index=values.index, name=name)
+
+
+def coerce_columns(
+    frame: pd.DataFrame, kinds: dict[str, ColumnKind], cfg: DataConfig, repairs: Repairs
+) -> pd.DataFrame:
+    """The columns ``kinds`` names, each in its kind's dtype, as loading reads them: stray
+    strings in a numeric column follow ``[data] stray_values``."""
+    return pd.DataFrame(
+        {
+            c: read_numbers(c, frame[c], cfg, repairs)
+            if k == "numeric"
+            else coerce_column(c, frame[c], k)
+            for c, k in kinds.items()
+        },
+        index=frame.index,
+    )
+
+
 def _check_overrides(frame: pd.DataFrame, target: str, cfg: DataConfig) -> None:
     for name in cfg.columns:
         if name not in frame.columns:
@@ -118,10 +160,17 @@ def _image_block(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def type_columns(
-    frame: pd.DataFrame, target: str, known: dict[str, ColumnKind], cfg: DataConfig
+    frame: pd.DataFrame,
+    target: str,
+    known: dict[str, ColumnKind],
+    cfg: DataConfig,
+    repairs: Repairs | None = None,
 ) -> tuple[pd.DataFrame, dict[str, ColumnKind]]:
-    """Typed feature columns (target and ignored columns dropped) and their kinds."""
+    """Typed feature columns (target, ignored and identifier columns dropped) and their kinds;
+    what typing repaired (identifiers dropped, stray strings read as missing) goes to
+    ``repairs``."""
     _check_overrides(frame, target, cfg)
+    repairs = Repairs() if repairs is None else repairs
     kinds: dict[str, ColumnKind] = {}
     for name in frame.columns:
         override = cfg.columns.get(name)
@@ -138,12 +187,17 @@ def type_columns(
         elif name in known:
             kinds[name] = known[name]
         else:
-            kinds[name] = infer_kind(name, values, cfg.max_categories)
+            kind = infer_kind(name, values, cfg.max_categories)
+            why = identifier_reason(str(name), values)
+            if why is None:
+                kinds[name] = kind
+            else:
+                repairs.identifiers[str(name)] = why
     images = [c for c, k in kinds.items() if k == "image"]
     parts: list[pd.DataFrame] = []
-    others = {c: coerce_column(c, frame[c], k) for c, k in kinds.items() if k != "image"}
-    if others:
-        parts.append(pd.DataFrame(others, index=frame.index))
+    if len(images) < len(kinds):
+        others = {c: k for c, k in kinds.items() if k != "image"}
+        parts.append(coerce_columns(frame, others, cfg, repairs))
     if images:
         parts.append(_image_block(frame, images))
     if not parts:

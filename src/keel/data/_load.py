@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from keel.data._columns import type_columns
+from keel.data._columns import read_numbers, type_columns
 from keel.data._digest import content_digest
+from keel.data._identifiers import MOSTLY_NUMERIC
 from keel.data._labels import sort_labels, to_labels
+from keel.data._repairs import Repairs
 from keel.data._sources import RawTable, open_source
 from keel.data._suggest import did_you_mean, listing, short
 from keel.data.config import DataConfig
@@ -21,7 +23,10 @@ __all__ = ["infer_task", "load_dataset"]
 
 MAX_CLASSES_FOR_INTEGERS = 20  # an integer target with more distinct values is a regression
 MAX_LONE_ROWS = 0.1  # whole numbers spread wide are classes only when few rows hold a lone value
-_FIX_MISSING = 'set [data] missing = "drop" or "impute", or fill the gaps'
+_FIX_MISSING = (
+    'set [data] missing = "auto" (rows without a target dropped, features imputed), "impute" or '
+    '"drop", or fill the gaps'
+)
 
 
 def infer_task(target: pd.Series) -> TaskKind:
@@ -98,13 +103,30 @@ def _image_shape(
     return tuple(int(s) for s in shape)  # type: ignore[return-value]
 
 
+def _strict_under_auto(kinds: dict[str, str]) -> list[str]:
+    """The columns ``missing = "auto"`` does not impute: image pixels, and a text column alone
+    (a text beside other columns reads a gap as an empty text)."""
+    images = [c for c, k in kinds.items() if k == "image"]
+    lone = [c for c, k in kinds.items() if k == "text"] if len(kinds) == 1 else []
+    return images + lone
+
+
 def apply_missing(
-    features: pd.DataFrame, target: pd.Series, cfg: DataConfig, *, min_rows: int = 2
+    features: pd.DataFrame,
+    target: pd.Series,
+    cfg: DataConfig,
+    *,
+    kinds: dict[str, str],
+    repairs: Repairs,
+    min_rows: int = 2,
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """``[data] missing`` applied: gaps are an error, or rows with gaps (or without a target) are
-    dropped; fewer than ``min_rows`` complete rows left is an error (0 for a chunk of a file)."""
+    """``[data] missing`` applied, and counted in ``repairs``: gaps are an error, or rows without
+    a target (and, under ``"drop"``, rows with a gap) are dropped; fewer than ``min_rows`` rows
+    left is an error (0 for a chunk of a file). Under ``"auto"`` and ``"impute"`` the gaps in
+    features stay for the preprocessing to impute."""
     gaps = features.isna().sum()
     target_gaps = int(target.isna().sum())
+    repairs.rows_in += len(target)
     if cfg.missing == "error":
         if target_gaps:
             raise DataError(
@@ -117,20 +139,54 @@ def apply_missing(
                 f"({int((gaps > 0).sum())} of {len(gaps)} columns have gaps); {_FIX_MISSING}"
             )
         return features, target
+    if cfg.missing == "auto":
+        strict = [c for c in _strict_under_auto(kinds) if gaps[c]]
+        if strict:
+            kind = kinds[strict[0]]
+            raise DataError(
+                f"{kind} column {strict[0]!r} has {int(gaps[strict[0]])} missing values "
+                f'({len(strict)} {kind} columns have gaps); [data] missing = "auto" imputes '
+                'table columns only: set missing = "impute" (a missing pixel is black, a missing '
+                'text empty) or "drop", or fill the gaps'
+            )
     keep = target.notna().to_numpy().copy()
+    repairs.target_dropped += target_gaps
     if cfg.missing == "drop":
-        keep &= ~features.isna().any(axis=1).to_numpy()
+        gappy = features.isna().any(axis=1).to_numpy()
+        repairs.gap_rows_dropped += int((keep & gappy).sum())
+        keep &= ~gappy
     if keep.all():
         return features, target
     if keep.sum() < min_rows:
         raise DataError(
             f"only {int(keep.sum())} of {len(keep)} rows are complete after [data] missing = "
             f'{cfg.missing!r}; use missing = "impute" or ignore the gappiest columns'
+            if cfg.missing == "drop"
+            else f"only {int(keep.sum())} of {len(keep)} rows have a value in target column "
+            f"{target.name!r}; choose another [data] target or fill it"
         )
     return (
         features.loc[keep].reset_index(drop=True),
         target.loc[keep].reset_index(drop=True),
     )
+
+
+def stray_target(values: pd.Series, cfg: DataConfig, repairs: Repairs) -> pd.Series:
+    """A target of numbers written as strings with a few strays (``"?"``): the strays read as
+    missing (their rows then dropped) under ``[data] stray_values = "missing"``, unless the task
+    is classification; any other target as it is."""
+    dtype = values.dtype
+    if (
+        cfg.stray_values != "missing"
+        or cfg.task == "classification"
+        or pd.api.types.is_numeric_dtype(dtype)
+        or pd.api.types.is_bool_dtype(dtype)
+    ):
+        return values
+    parsed = pd.to_numeric(to_labels(values.dropna()), errors="coerce")
+    if not len(parsed) or parsed.notna().all() or parsed.notna().mean() < MOSTLY_NUMERIC:
+        return values
+    return read_numbers(str(values.name), values, cfg, repairs)
 
 
 def _classes(target: pd.Series, task: TaskKind) -> list[str]:
@@ -170,22 +226,31 @@ def _drop_identifiers(frame: pd.DataFrame, target: str, cfg: DataConfig) -> pd.D
 
 
 def load_dataset(cfg: DataConfig, *, base_dir: Path) -> Dataset:
-    """Read ``cfg.source`` (paths relative to ``base_dir``), type and check it."""
+    """Read ``cfg.source`` (paths relative to ``base_dir``), type, repair and check it; what
+    loading repaired is :attr:`Dataset.repairs`."""
     raw = open_source(cfg.source, Path(base_dir))
     if len(raw.frame) == 0:
         raise DataError(f"data source {cfg.source!r} has no rows; point [data] source at data")
     target_name = _target_name(raw, cfg)
     frame = _drop_identifiers(raw.frame.reset_index(drop=True), target_name, cfg)
-    features, kinds = type_columns(frame, target_name, raw.kinds, cfg)
+    repairs = Repairs(missing=cfg.missing, impute=cfg.impute, indicator=cfg.missing_indicator)
+    features, kinds = type_columns(frame, target_name, raw.kinds, cfg, repairs)
     if not kinds:
+        dropped = (
+            f" (identifier columns dropped: {listing(sorted(repairs.identifiers))}; keep one "
+            'with [data.columns] NAME = "categorical")'
+            if repairs.identifiers
+            else ""
+        )
         raise DataError(
-            f"{cfg.source!r} has no feature columns besides the target {target_name!r}; "
+            f"{cfg.source!r} has no feature columns besides the target {target_name!r}{dropped}; "
             "stop ignoring some in [data.columns] or add columns"
         )
     schema = Schema(columns=kinds, image_shape=_image_shape(kinds, raw, cfg))
-    task: TaskKind = infer_task(frame[target_name]) if cfg.task == "auto" else cfg.task
-    target = _target_values(frame[target_name], task)
-    features, target = apply_missing(features, target, cfg)
+    raw_target = stray_target(frame[target_name], cfg, repairs)
+    task: TaskKind = infer_task(raw_target) if cfg.task == "auto" else cfg.task
+    target = _target_values(raw_target, task)
+    features, target = apply_missing(features, target, cfg, kinds=kinds, repairs=repairs)
     classes = _classes(target, task)
     return Dataset(
         name=raw.name,
@@ -197,4 +262,5 @@ def load_dataset(cfg: DataConfig, *, base_dir: Path) -> Dataset:
         classes=classes,
         digest=content_digest(features, schema, target, task),
         dropped=[str(c) for c in raw.frame.columns if c not in kinds],
+        repairs=repairs,
     )

@@ -1,15 +1,21 @@
 """Tabular feature blocks: numeric (impute, standardise) and categorical (one-hot or ordinal).
 
 Unseen categories: one-hot gives them an all-zero row; ordinal gives them the reserved id 0
-(known categories are 1..k in sorted order). Under ``[data] missing = "impute"`` a missing category
-is its own category ``<missing>`` when the training rows had gaps (impute = mean/median), or the
-most frequent training category (impute = most_frequent).
+(known categories are 1..k in sorted order). Under ``[data] missing = "auto"`` or ``"impute"`` a
+missing category is its own category ``<missing>`` when the training rows had gaps (impute =
+mean/median), or the most frequent training category (impute = most_frequent).
+
+Missing indicators: a column whose gaps were imputed in at least ``[data] missing_indicator`` of
+the training rows (numbers; categories under most_frequent) also gives a 0/1 feature
+``<column>__missing``, after the block's other features, read from the raw value before it is
+filled. The numeric block stores them as extra columns of its center/scale arrays (center 0,
+scale 1); a state saved before indicators existed has none.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,6 +23,7 @@ import pandas as pd
 
 from keel.data._blocks import Arrays, Meta, check_gaps, numbers
 from keel.data._labels import sort_labels, to_labels
+from keel.data._repairs import IMPUTING, INDICATOR, indicated
 from keel.data.config import DataConfig
 
 __all__ = ["MISSING", "CategoricalBlock", "NumericBlock"]
@@ -57,21 +64,29 @@ def _scaling(x: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
     return center, np.where(spread > 0, spread, 1.0)
 
 
+def _indicator_names(columns: list[str]) -> list[str]:
+    return [f"{c}{INDICATOR}" for c in columns]
+
+
 @dataclass
 class NumericBlock:
     """Numbers, imputed with training statistics, then scaled with training statistics."""
 
     columns: list[str]
     fill: np.ndarray  # per-column value for a missing entry (used only when impute)
-    mean: np.ndarray
-    scale: np.ndarray
+    mean: np.ndarray  # per column, then 0 per indicator
+    scale: np.ndarray  # per column, then 1 per indicator
     impute: bool
+    indicators: list[str] = field(default_factory=list)  # columns with a <column>__missing
     type: str = "numeric"
+
+    def __post_init__(self) -> None:
+        self._marked = [self.columns.index(c) for c in self.indicators]
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, columns: list[str], cfg: DataConfig) -> NumericBlock:
         x = numbers(frame, columns, np.float64)
-        impute = cfg.missing == "impute"
+        impute = cfg.missing in IMPUTING
         check_gaps(frame[columns], impute)
         gaps = np.isnan(x)
         with warnings.catch_warnings():
@@ -86,7 +101,11 @@ class NumericBlock:
         if gaps.any():
             x = np.where(gaps, fill, x)
         mean, scale = _scaling(x, cfg.scaling)
-        return cls(columns, fill, mean, scale, impute)
+        marked = indicated(frame, columns, cfg.missing_indicator) if impute else []
+        if marked:
+            mean = np.concatenate([mean, np.zeros(len(marked))])
+            scale = np.concatenate([scale, np.ones(len(marked))])
+        return cls(columns, fill, mean, scale, impute, marked)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         x = numbers(frame, self.columns, np.float64)
@@ -94,14 +113,18 @@ class NumericBlock:
         if gaps.any():
             check_gaps(frame[self.columns], self.impute)
             x = np.where(gaps, self.fill, x)
+        if self._marked:
+            x = np.concatenate([x, gaps[:, self._marked].astype(np.float64)], axis=1)
         return ((x - self.mean) / self.scale).astype(np.float32)
 
     @property
     def feature_names(self) -> list[str]:
-        return list(self.columns)
+        return list(self.columns) + _indicator_names(self.indicators)
 
     def state(self) -> tuple[Meta, Arrays]:
-        meta = {"columns": self.columns, "impute": self.impute}
+        meta: dict[str, Any] = {"columns": self.columns, "impute": self.impute}
+        if self.indicators:
+            meta["indicators"] = self.indicators
         return meta, {"fill": self.fill, "mean": self.mean, "scale": self.scale}
 
     @classmethod
@@ -112,6 +135,7 @@ class NumericBlock:
             arrays["mean"],
             arrays["scale"],
             bool(meta["impute"]),
+            list(meta.get("indicators", [])),  # saved before indicators existed: none
         )
 
 
@@ -124,11 +148,12 @@ class CategoricalBlock:
     fill: dict[str, str]  # what a missing value becomes (only when impute)
     encoding: str  # "onehot" | "ordinal"
     impute: bool
+    indicators: list[str] = field(default_factory=list)  # most_frequent: <column>__missing
     type: str = "categorical"
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, columns: list[str], cfg: DataConfig) -> CategoricalBlock:
-        impute = cfg.missing == "impute"
+        impute = cfg.missing in IMPUTING
         check_gaps(frame[columns], impute)
         categories: dict[str, list[str]] = {}
         fill: dict[str, str] = {}
@@ -143,7 +168,9 @@ class CategoricalBlock:
                 fill[name] = MISSING
                 if labels.isna().any():
                     categories[name].append(MISSING)
-        return cls(columns, categories, fill, cfg.categorical, impute)
+        filled = [c for c in columns if fill[c] != MISSING]  # a gap is no category of its own
+        marked = indicated(frame, filled, cfg.missing_indicator) if impute else []
+        return cls(columns, categories, fill, cfg.categorical, impute, marked)
 
     def _codes(self, frame: pd.DataFrame, name: str) -> np.ndarray:
         labels = to_labels(frame[name])
@@ -165,13 +192,17 @@ class CategoricalBlock:
             seen = codes >= 0
             onehot[np.flatnonzero(seen), codes[seen]] = 1.0
             parts.append(onehot)
+        if self.indicators:
+            parts.append(frame[self.indicators].isna().to_numpy(np.float32).reshape(n, -1))
         return np.concatenate(parts, axis=1) if parts else np.zeros((n, 0), np.float32)
 
     @property
     def feature_names(self) -> list[str]:
         if self.encoding == "ordinal":
-            return list(self.columns)
-        return [f"{name}={cat}" for name in self.columns for cat in self.categories[name]]
+            names = list(self.columns)
+        else:
+            names = [f"{name}={cat}" for name in self.columns for cat in self.categories[name]]
+        return names + _indicator_names(self.indicators)
 
     def state(self) -> tuple[Meta, Arrays]:
         meta: dict[str, Any] = {
@@ -181,6 +212,8 @@ class CategoricalBlock:
             "encoding": self.encoding,
             "impute": self.impute,
         }
+        if self.indicators:
+            meta["indicators"] = self.indicators
         return meta, {}
 
     @classmethod
@@ -191,4 +224,5 @@ class CategoricalBlock:
             dict(meta["fill"]),
             str(meta["encoding"]),
             bool(meta["impute"]),
+            list(meta.get("indicators", [])),  # saved before indicators existed: none
         )

@@ -13,9 +13,17 @@ Severity = Literal["off", "warn", "error"]
 
 class ChecksConfig(Config):
     """Each check is ``off`` (not run at all), ``warn`` (reported) or ``error`` (exit 2 before
-    training)."""
+    training). The first four report what loading repaired; ``off`` leaves a repair unreported
+    (it is still made), ``error`` stops the run instead."""
 
     enabled: bool = Field(True, description="run the checks as the first stage of `keel run`")
+    # what loading repaired (keel.data._repairs): warn reports it, error refuses the repair
+    target_gaps: Severity = Field("warn", description="rows without a target, dropped")
+    feature_gaps: Severity = Field(
+        "warn", description='gaps imputed (+ indicators), or rows dropped by missing = "drop"'
+    )
+    stray_values: Severity = Field("warn", description="strings in numbers, read as missing")
+    identifier_columns: Severity = Field("warn", description="a value per row: dropped")
     duplicates: Severity = Field("warn", description="rows repeated exactly (features + target)")
     near_duplicates: Severity = Field("warn", description="rows nearly repeating another")
     empty_texts: Severity = Field(

@@ -125,8 +125,23 @@ class DataConfig(Config):
     columns: dict[str, ColumnType] = Field(
         default_factory=dict, description="override the inferred type of a column"
     )
-    missing: Literal["error", "drop", "impute"] = "error"
+    missing: Literal["auto", "impute", "drop", "error"] = Field(
+        "auto",
+        description=(
+            "auto: drop rows without a target, impute table columns (image pixels must be "
+            "complete); impute: every column; drop: rows with any gap; error: refuse gaps"
+        ),
+    )
     impute: Literal["mean", "median", "most_frequent"] = "median"
+    missing_indicator: float = Field(
+        0.05, ge=0.0, le=1.0,
+        description="add <column>__missing (0/1) for an imputed column missing in at least this "
+        "share of the training rows; 0 adds none",
+    )  # fmt: skip
+    stray_values: Literal["missing", "error"] = Field(
+        "missing",
+        description="a few strings in a column of numbers (>= 90%): read as missing, or refuse",
+    )
     scaling: Literal["standard", "minmax", "robust", "none"] = Field(
         "standard", description="numeric columns: mean/std, to [0, 1], median/IQR, or as they are"
     )

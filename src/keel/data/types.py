@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from keel.data._repairs import Repairs
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
@@ -60,6 +62,8 @@ class Dataset:
     # raw columns the source had that are not features (the target, [data.columns] "ignore",
     # [data.pii] drop): a record may still carry them, and inference discards them
     dropped: list[str] = field(default_factory=list)
+    # what loading repaired: rows without a target, stray strings, identifier columns dropped
+    repairs: Repairs = field(default_factory=Repairs)
 
     def __len__(self) -> int:
         return len(self.features)

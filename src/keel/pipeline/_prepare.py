@@ -23,6 +23,7 @@ from keel.data._balance import BalanceReport, balance
 from keel.data._checks import DataCheck, check_dataset
 from keel.data._dedup import DedupReport
 from keel.data._engine import LOCAL, Engine, engine_for
+from keel.data._repairs import INDICATOR, indicators_of
 from keel.data.config import DedupConfig
 from keel.data.pii import PiiConfig, PiiReport
 from keel.pipeline._unlabeled import (
@@ -66,6 +67,9 @@ class Prepared:
     def lineage(self) -> dict[str, Any]:
         """What lineage records of the data's checks and repairs: counts only, never values."""
         out: dict[str, Any] = {}
+        gaps = self.dataset.features.isna().sum()
+        marked = indicators_of(self.preprocessor.to_state()[0])
+        out["repairs"] = self.dataset.repairs.to_lineage(gaps.to_dict(), marked)
         if self.check is not None:
             out["checks"] = {
                 "errors": len(self.check.errors),
@@ -139,10 +143,13 @@ def balanced(
 
 def augmenter(spec: Spec, pre: Preprocessor, dataset: Dataset) -> Augmenter | None:
     """``[data.augment]`` for the input ``pre`` gives (None when off); a key that does not fit
-    that input kind is a SpecError. Tabular noise skips the encoded categorical columns."""
+    that input kind is a SpecError. Tabular noise skips the encoded categorical columns and the
+    0/1 missing indicators."""
+    marked = [c + INDICATOR for c in indicators_of(pre.to_state()[0])]
     continuous = noise_columns(
-        pre.feature_names, dataset.schema.of_kind("categorical"), dataset.schema.of_kind("text")
-    )
+        pre.feature_names, dataset.schema.of_kind("categorical") + marked,
+        texts=dataset.schema.of_kind("text"),
+    )  # fmt: skip
     return build_augmenter(
         spec.data.augment, pre.input_spec, task=dataset.task, continuous=continuous
     )

@@ -10,7 +10,9 @@ description of the predictor, so one record gets the same answer from both:
   … = "ignore"``, ``[data.pii] drop``) is accepted and discarded;
 - any other column is refused, naming it: a misspelt optional feature would otherwise become a
   missing value without a word;
-- a numeric feature takes numbers: a string or a boolean there is refused, naming it;
+- a numeric feature takes numbers: a string or a boolean there is refused, naming it (also a
+  string that training read as a stray value, such as ``"rotary"`` among cylinder counts: send
+  null, which an imputing model fills as it filled that value in training);
 - a category the model never saw is refused (``[serve] unknown_category = "error"``, the default)
   or encoded as no known category (``"ignore"``: all zeros in a one-hot block). Categories compare
   as labels (:func:`keel.data.label_of`), so ``4``, ``4.0`` and ``"4"`` are the same category.
@@ -119,9 +121,12 @@ class InputPolicy:
         )
 
     def not_a_number(self, column: str, value: Any, where: str) -> DataError:
+        imputed = (
+            "; send null for a value the model should impute" if column in self.nullable else ""
+        )
         return DataError(
             f"{where}: feature {column!r} must be a number, got {type(value).__name__} "
-            f"{brief(value)}"
+            f"{brief(value)}{imputed}"
         )
 
     def unknown_label(self, column: str, value: Any, where: str) -> DataError:
