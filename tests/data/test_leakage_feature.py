@@ -318,3 +318,16 @@ def test_the_auc_is_scikit_learns():
         else:
             expected = np.mean([roc_auc_score(y == c, proba[:, c]) for c in present])
         assert abs(_auc(y, proba) - expected) < 1e-9
+
+
+def test_infinite_values_are_measured_not_refused():
+    """scikit-learn's trees refuse infinity; a CSV can hold "inf" in a feature or the target."""
+    rng = np.random.default_rng(7)
+    n = 600
+    y = pd.Series(rng.normal(0, 1, n), name="y")
+    frame = pd.DataFrame({"copy": y * 2.0, "x": rng.normal(0, 1, n)})
+    frame.loc[:4, "x"] = [np.inf, -np.inf, 1e300, np.inf, -1e300]
+    y.iloc[7] = np.inf
+    found = scan(frame, y, {"copy": "numeric", "x": "numeric"}, "regression", auc=0.99, r2=0.98)
+    assert [leak.column for leak in found.leaks] == ["copy"] and found.rows == n - 1
+    assert np.isfinite(found.scores["x"])

@@ -42,6 +42,7 @@ DEPTH = 4
 BINS = 32  # quantile bins of a numeric column for the screen
 MIN_GROUPS = 10  # repeated values (and target values among them) for an exact relation
 _SEED = 0
+_FLOAT32 = float(np.finfo(np.float32).max) / 2
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,11 @@ def scan(
     skipped = {k: sum(v == k for v in kinds.values()) for k in ("text", "image")}
     skipped = {k: n for k, n in skipped.items() if n}
     positions = np.arange(len(target)) if rows is None else np.asarray(rows)
-    positions = positions[target.iloc[positions].notna().to_numpy()]
+    known = target.iloc[positions].notna().to_numpy()
+    if task != "classification":  # an infinite target has no R²
+        values = pd.to_numeric(target.iloc[positions], errors="coerce").to_numpy(np.float64)
+        known = known & np.isfinite(values)
+    positions = positions[known]
     cap = sample_size(len(columns))
     if len(positions) > cap:
         picked = np.random.default_rng(_SEED).choice(len(positions), cap, replace=False)
@@ -303,7 +308,10 @@ def _out_of_fold(
     k = int(y.max()) + 1 if classification else 0
     out = np.zeros((len(y), k)) if classification else np.zeros(len(y))
     g = codes
-    x = None if categorical else pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
+    x = None
+    if not categorical:  # the trees compute in float32: beyond its range a value is the edge
+        x = pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
+        x = np.clip(x, -_FLOAT32, _FLOAT32)
     for fit, held in folds:
         if categorical:
             out[held] = _lookup(g[fit], y[fit], g[held], k)
