@@ -14,12 +14,14 @@ fitted on the training rows only:
 
 A missing or empty text is an empty text (a row of zeros), at fit time and at prediction time.
 The state is the vocabulary (a JSON list per column), one idf array and the settings: no pickle.
-The counting is rebuilt from the stored vocabulary and the weighting is plain numpy, so a reloaded
-block transforms bit-identically. Feature names read ``column~word`` (``name~chevrolet``).
+Prediction counts with the same analyzer (scikit-learn's, rebuilt from the settings) against the
+stored vocabulary, and the weighting is plain numpy/scipy, so a reloaded block transforms
+bit-identically. Feature names read ``column~word`` (``name~chevrolet``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -80,12 +82,34 @@ class TextFeaturesBlock:
     idf: np.ndarray  # all columns' idf, in column order then vocabulary order
     ngrams: int
     type: str = "text_features"
-    _counters: dict[str, CountVectorizer] = field(init=False, repr=False)
+    _analyze: Callable[[str], list[str]] = field(init=False, repr=False)
+    _index: dict[str, dict[str, int]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._counters = {
-            c: _counter(self.ngrams, self.vocab[c]) for c in self.columns if self.vocab[c]
-        }
+        self._analyze = _counter(self.ngrams).build_analyzer()  # lower-case, \w+, 1..n words
+        self._index = {c: {w: j for j, w in enumerate(self.vocab[c])} for c in self.columns}
+
+    def _weights(self, name: str, texts: list[str], idf: np.ndarray) -> np.ndarray:
+        """``(len(texts), width)`` float32: each text's count · idf of the kept n-grams, scaled
+        to unit length (unseen n-grams dropped; a text with none is a row of zeros)."""
+        index, width = self._index[name], len(idf)
+        rows: list[int] = []
+        cols: list[int] = []
+        for i, text in enumerate(texts):
+            for gram in self._analyze(text):
+                j = index.get(gram)
+                if j is not None:
+                    rows.append(i)
+                    cols.append(j)
+        out = np.zeros((len(texts), width), np.float32)
+        if not rows:
+            return out
+        cells, counts = np.unique(np.asarray(rows) * width + np.asarray(cols), return_counts=True)
+        row, col = np.divmod(cells, width)
+        weight = counts * idf[col]
+        norm = np.sqrt(np.bincount(row, weights=weight * weight, minlength=len(texts)))
+        out[row, col] = weight / norm[row]
+        return out
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, columns: list[str], cfg: DataConfig) -> TextFeaturesBlock:
@@ -97,28 +121,19 @@ class TextFeaturesBlock:
         return cls(list(columns), vocab, np.concatenate(idfs).astype(np.float64), cfg.text_ngrams)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        n = len(frame)
         parts: list[np.ndarray] = []
         start = 0
         for name in self.columns:
             width = len(self.vocab[name])
-            if not width:
-                continue
-            counts = self._counters[name].transform(_texts(frame[name]))
-            weighted = sparse.csr_matrix(counts.multiply(self.idf[start : start + width]))
-            start += width
-            norm = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
-            scaled = sparse.diags(1.0 / np.where(norm > 0, norm, 1.0)) @ weighted
-            parts.append(scaled.toarray().astype(np.float32))
-        return np.concatenate(parts, axis=1) if parts else np.zeros((n, 0), np.float32)
+            if width:
+                idf = self.idf[start : start + width]
+                parts.append(self._weights(name, _texts(frame[name]), idf))
+                start += width
+        return np.concatenate(parts, axis=1) if parts else np.zeros((len(frame), 0), np.float32)
 
     @property
     def feature_names(self) -> list[str]:
         return [f"{name}{SEPARATOR}{word}" for name in self.columns for word in self.vocab[name]]
-
-    @property
-    def widths(self) -> dict[str, int]:
-        return {name: len(self.vocab[name]) for name in self.columns}
 
     def state(self) -> tuple[Meta, Arrays]:
         meta = {"columns": self.columns, "vocab": self.vocab, "ngrams": self.ngrams}
