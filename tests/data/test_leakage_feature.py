@@ -4,6 +4,7 @@ legitimately predictive features, identifiers and the bundled examples stay quie
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -331,3 +332,22 @@ def test_infinite_values_are_measured_not_refused():
     found = scan(frame, y, {"copy": "numeric", "x": "numeric"}, "regression", auc=0.99, r2=0.98)
     assert [leak.column for leak in found.leaks] == ["copy"] and found.rows == n - 1
     assert np.isfinite(found.scores["x"])
+
+
+def test_thousands_of_classes_and_mixed_labels_are_measured_in_bounded_memory():
+    rng = np.random.default_rng(8)
+    n = 20_000
+    label = pd.Series(rng.integers(0, 5000, n), name="label").astype(object)
+    label[label.astype(int) % 7 == 0] = "seven"  # labels of two types, as a raw column may hold
+    frame = pd.DataFrame(
+        {"code": [f"C{i}" for i in rng.integers(0, 8000, n)], "x": rng.normal(0, 1, n)}
+    )
+    tracemalloc.start()
+    try:
+        found = scan(frame, label, {"code": "categorical", "x": "numeric"}, "classification",
+                     auc=0.99, r2=0.98)  # fmt: skip
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert found.leaks == [] and found.rows == n
+    assert peak < 300 * 2**20  # a class-by-value table of 5,000 x 8,000 would be 320 MB

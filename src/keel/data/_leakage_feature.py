@@ -40,6 +40,7 @@ SCREENED = 16  # columns fitted out of sample, the screen's first
 FOLDS = 5
 DEPTH = 4
 BINS = 32  # quantile bins of a numeric column for the screen
+CLASSES = 50  # classes told apart at most: the rarer ones are measured as one
 MIN_GROUPS = 10  # repeated values (and target values among them) for an exact relation
 _SEED = 0
 _FLOAT32 = float(np.finfo(np.float32).max) / 2
@@ -143,7 +144,7 @@ def scan(
     nothing = LeakScan(name, metric, len(frame), len(columns), skipped)
     if len(frame) < 2 * FOLDS or not columns or y_raw.nunique() < 2:
         return nothing  # too few rows, no column measured, or a constant target
-    y = pd.factorize(y_raw, sort=True)[0] if classification else y_raw.to_numpy(np.float64)
+    y = _classes(y_raw) if classification else y_raw.to_numpy(np.float64)
     screen, exact = _screen_and_exact(codes, columns, kinds, y_raw, y, classification)
     fitted = [columns[i] for i in np.argsort(-screen, kind="stable")[:SCREENED]]
     folds = _folds(y, classification)
@@ -164,6 +165,16 @@ def scan(
         leaks.setdefault(column, Leak(column, "exact", 1.0, words))
     found = [leaks[c] for c in columns if c in leaks]
     return LeakScan(name, metric, len(frame), len(columns), skipped, scores, found)
+
+
+def _classes(y: pd.Series) -> np.ndarray:
+    """Class codes 0..k-1, most frequent first; past :data:`CLASSES`, the rarest are one class
+    (so a target with thousands of labels costs no more than one with fifty)."""
+    codes, _ = pd.factorize(y)
+    counts = np.bincount(codes)
+    rank = np.empty(len(counts), np.int64)
+    rank[np.argsort(-counts, kind="stable")] = np.arange(len(counts))
+    return np.minimum(rank[codes], CLASSES - 1)
 
 
 def sample_size(columns: int) -> int:
@@ -212,7 +223,7 @@ def _screen_and_exact(
     how)."""
     screen = np.full(len(columns), -np.inf)
     exact: dict[str, str] = {}
-    y_codes = pd.factorize(y_raw, sort=True)[0]
+    y_codes = pd.factorize(y_raw)[0]
     for j, column in enumerate(columns):
         g = codes[:, j].astype(np.int64)
         words = _exact(g, y_codes)
