@@ -115,3 +115,17 @@ def test_keel_data_check_lists_the_repairs(spec, keel_cli):
     assert found["identifier_columns"]["details"]["columns"].keys() == {"code"}
     text = keel_cli("data", "check", str(spec))
     assert text.returncode == 0 and "identifier_columns" in text.stdout
+
+
+def test_an_unlabeled_file_is_read_as_the_training_rows_were(spec, tmp_path):
+    """[data.unlabeled] source: a stray string reads as missing there too (it stopped the run)."""
+    from keel.pipeline._unlabeled import read_unlabeled
+
+    rows = _table(60, seed=3).drop(columns=["y"])  # 'rotary' and '?' among the cylinders
+    rows.to_csv(tmp_path / "u.csv", index=False)
+    spec.write_text(SPEC + '[train.pseudo_label]\nrounds = 1\n[data.unlabeled]\nsource = "u.csv"\n')
+    loaded = load_spec(spec)
+    prepared = prepare(loaded.spec, loaded.base_dir)
+    features, kept = read_unlabeled(loaded.spec, loaded.base_dir, prepared.dataset)
+    assert list(features.columns) == list(prepared.dataset.schema.columns)  # no identifier
+    assert features["cylinders"].isna().sum() == 2 and len(kept) == 60

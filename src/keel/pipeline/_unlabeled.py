@@ -21,10 +21,11 @@ import pandas as pd
 
 from keel.data import Dataset, Preprocessor, TargetEncoder
 from keel.data._checks import row_hashes
-from keel.data._columns import coerce_column
+from keel.data._columns import coerce_columns
 from keel.data._dedup import column_kinds
 from keel.data._engine import LOCAL, Engine
 from keel.data._readers import read_table
+from keel.data._repairs import Repairs
 from keel.data._split import _class_codes, _strata
 from keel.data._suggest import listing
 from keel.data.pii import scrub_frame
@@ -122,9 +123,8 @@ def read_unlabeled(spec: Spec, base_dir: Path, dataset: Dataset) -> tuple[pd.Dat
     if len(frame) == 0:
         raise DataError(f"[data.unlabeled] source {ref!r} has no rows; point it at unlabeled data")
     frame = frame.reset_index(drop=True)
-    features = pd.DataFrame(
-        {c: coerce_column(c, frame[c], dataset.schema.columns[c]) for c in columns}
-    )
+    # typed as loading types the training rows: a stray string among numbers reads as missing
+    features = coerce_columns(frame, dataset.schema.columns, cfg, Repairs())
     rows = np.arange(len(features), dtype=np.int64)
     gaps = features.isna().any(axis=1).to_numpy()
     if gaps.any() and cfg.missing == "error":
