@@ -359,3 +359,16 @@ def test_streamed_clean_repairs_and_reports_as_in_memory(table, tmp_path):
     written = pd.read_csv(out)
     assert "code" not in written and len(written) == N - 4
     assert written["cylinders"].isna().sum() == 2  # strays written as gaps, as loading reads them
+
+
+def test_auto_refuses_gaps_in_a_text_read_as_token_ids_only(write, load):
+    words = ["good value", "bad fit", "fine", "great and cheap", "poor"]
+    frame = pd.DataFrame({"review": [words[i % 5] + f" {i}" for i in range(40)]})
+    frame["y"] = ["p", "q"] * 20
+    frame.loc[6, "review"] = None
+    write(frame, "r.csv")
+    keys = dict(target="y", columns={"review": "text"})
+    with pytest.raises(DataError, match=r"text column 'review' has 1 missing values.*\"impute\""):
+        load("r.csv", **keys)
+    assert len(load("r.csv", text_encoding="tfidf", **keys)) == 40  # TF-IDF: an empty text
+    assert len(load("r.csv", missing="impute", **keys)) == 40

@@ -103,11 +103,12 @@ def _image_shape(
     return tuple(int(s) for s in shape)  # type: ignore[return-value]
 
 
-def _strict_under_auto(kinds: dict[str, str]) -> list[str]:
+def _strict_under_auto(kinds: dict[str, str], cfg: DataConfig) -> list[str]:
     """The columns ``missing = "auto"`` does not impute: image pixels, and a text column alone
-    (a text beside other columns reads a gap as an empty text)."""
+    read as token ids (a text read as TF-IDF features reads a gap as an empty text)."""
     images = [c for c, k in kinds.items() if k == "image"]
-    lone = [c for c, k in kinds.items() if k == "text"] if len(kinds) == 1 else []
+    tokens = len(kinds) == 1 and cfg.text_encoding == "auto"
+    lone = [c for c, k in kinds.items() if k == "text"] if tokens else []
     return images + lone
 
 
@@ -140,7 +141,7 @@ def apply_missing(
             )
         return features, target
     if cfg.missing == "auto":
-        strict = [c for c in _strict_under_auto(kinds) if gaps[c]]
+        strict = [c for c in _strict_under_auto(kinds, cfg) if gaps[c]]
         if strict:
             kind = kinds[strict[0]]
             raise DataError(
