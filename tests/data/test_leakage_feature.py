@@ -13,7 +13,7 @@ import pytest
 
 from keel.data import DataConfig, load_dataset, split_dataset
 from keel.data._checks import check_dataset
-from keel.data._leakage_feature import ROWS, RowSample, sample_size, scan
+from keel.data._leakage_feature import ROWS, RowSample, _auc, _lookup, _r2, sample_size, scan
 from keel.data.checks_config import ChecksConfig
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -129,6 +129,13 @@ def test_identifiers_and_copied_records_are_not_leaks(task):
         assert found.leaks == [], found.leaks
         assert max(found.scores.values()) < (0.2 if task == "regression" else 0.7)
         assert found.rows == records  # each copied record measured once
+    # what an in-sample measurement would have said of the ticket: nearly perfect
+    codes = pd.factorize(fresh["ticket"])[0]
+    if task == "classification":
+        labels = (fresh["y"] > 0).to_numpy().astype(int)
+        assert _auc(labels, _lookup(codes, labels, codes, 2)) > 0.85
+    else:
+        assert _r2(fresh["y"].to_numpy(), _lookup(codes, fresh["y"].to_numpy(), codes, 0)) > 0.4
 
 
 def test_only_training_rows_are_measured(tmp_path):
@@ -303,8 +310,6 @@ def test_gaps_in_a_leaking_column_do_not_hide_it():
 
 def test_the_auc_is_scikit_learns():
     from sklearn.metrics import roc_auc_score
-
-    from keel.data._leakage_feature import _auc
 
     rng = np.random.default_rng(6)
     for _ in range(200):
