@@ -129,3 +129,14 @@ def test_an_unlabeled_file_is_read_as_the_training_rows_were(spec, tmp_path):
     features, kept = read_unlabeled(loaded.spec, loaded.base_dir, prepared.dataset)
     assert list(features.columns) == list(prepared.dataset.schema.columns)  # no identifier
     assert features["cylinders"].isna().sum() == 2 and len(kept) == 60
+
+
+def test_noise_leaves_the_missing_indicators_alone(spec):
+    """[data.augment] noise: a 0/1 indicator is no measurement, so it gets no noise."""
+    spec.write_text(SPEC.replace("[model]", "[data.augment]\nnoise = 0.1\n[model]"))
+    loaded = load_spec(spec)
+    prepared = prepare(loaded.spec, loaded.base_dir)
+    assert prepared.augment is not None and prepared.augment.columns is not None
+    names, mask = prepared.preprocessor.feature_names, prepared.augment.columns.tolist()
+    noisy = dict(zip(names, mask, strict=True))
+    assert noisy["age__missing"] == 0.0 and noisy["age"] == 1.0 and noisy["city=lima"] == 0.0
