@@ -370,5 +370,9 @@ def test_auto_refuses_gaps_in_a_text_read_as_token_ids_only(write, load):
     keys = dict(target="y", columns={"review": "text"})
     with pytest.raises(DataError, match=r"text column 'review' has 1 missing values.*\"impute\""):
         load("r.csv", **keys)
-    assert len(load("r.csv", text_encoding="tfidf", **keys)) == 40  # TF-IDF: an empty text
+    tfidf = load("r.csv", text_encoding="tfidf", **keys)
+    assert len(tfidf) == 40  # TF-IDF: an empty text
+    cfg = DataConfig(source="r.csv", text_encoding="tfidf", **keys)
+    _, found = _findings(tfidf, cfg)
+    assert "(a missing text is empty)" in found["feature_gaps"].message
     assert len(load("r.csv", missing="impute", **keys)) == 40

@@ -75,11 +75,20 @@ def feature_gaps(
         return
     total = sum(cells.values())
     worst = max(cells, key=cells.__getitem__)
-    how = [f"numbers by the training {repairs.impute}"]
-    if repairs.impute != "most_frequent" and any(kinds.get(c) == "categorical" for c in cells):
-        how.append("a missing category is its own, '<missing>'")
-    elif any(kinds.get(c) == "categorical" for c in cells):
-        how.append("categories by the most frequent")
+    present = {kinds.get(c) for c in cells}
+    how = []
+    if "numeric" in present:
+        how.append(f"numbers by the training {repairs.impute}")
+    if "categorical" in present:
+        how.append(
+            "categories by the most frequent"
+            if repairs.impute == "most_frequent"
+            else "a missing category is its own, '<missing>'"
+        )
+    if "text" in present:
+        how.append("a missing text is empty")
+    if "image" in present:
+        how.append("a missing pixel is black")
     added = (
         f"; indicator features added: {', '.join(c + INDICATOR for c in indicators)}"
         if indicators
