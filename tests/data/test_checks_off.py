@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from keel.data._chunked import clean_chunked
@@ -31,6 +32,7 @@ IN_MEMORY = {
     },
     "stray_values": {"keel.data._repair_findings.stray_values"},
     "identifier_columns": {"keel.data._repair_findings.identifier_columns"},
+    "date_columns": {"keel.data._repair_findings.date_columns"},
     "duplicates": {"keel.data._checks._Checker.duplicates", "keel.data._checks.Judge.duplicates"},
     "near_duplicates": {
         "keel.data._checks.Judge.near",
@@ -56,6 +58,7 @@ STREAMED = {
     },
     "stray_values": {"keel.data._repair_findings.stray_values"},
     "identifier_columns": {"keel.data._repair_findings.identifier_columns"},
+    "date_columns": {"keel.data._repair_findings.date_columns"},
     "duplicates": {"keel.data._checks.Judge.duplicates", "keel.data._checks.whole_hashes"},
     "near_duplicates": {
         "keel.data._checks.Judge.near",
@@ -78,6 +81,7 @@ STREAMED = {
 MEASURED = {  # what each check writes into DataCheck.measured
     "target_gaps": {"target_rows_dropped"}, "feature_gaps": {"imputed_cells", "indicators"},
     "stray_values": {"stray_values"}, "identifier_columns": {"identifier_columns"},
+    "date_columns": {"date_columns"},
     "duplicates": {"duplicate_rows"}, "near_duplicates": {"near_duplicate_rows"},
     "empty_texts": {"empty_text_rows"}, "conflicting_labels": {"conflicting_label_rows"},
     "leakage": {"test_rows_in_training"}, "leakage_feature": {"leakage_feature"},
@@ -122,8 +126,8 @@ def _entered(call: Callable[[], object]) -> set[str]:
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Messages on which every check finds something: a row without a label, a stray string, an
-    identifier, repeats, near repeats, texts without words, conflicting labels, a feature derived
-    from the label, gaps, a constant column, a rare class, a far value."""
+    identifier, dates, repeats, near repeats, texts without words, conflicting labels, a feature
+    derived from the label, gaps, a constant column, a rare class, a far value."""
     frame = sms_frame(300)
     rng = np.random.default_rng(0)
     frame["length"] = frame["message"].str.len().astype(float)
@@ -139,6 +143,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     same = ["message", "length", "source", "score"]
     frame.loc[12, same] = frame.loc[13, same]
     frame.loc[12, "label"] = "spam" if frame.loc[13, "label"] == "ham" else "ham"
+    days = pd.to_timedelta(frame["message"].str.len().to_numpy() % 90, unit="D")
+    frame["sent"] = (pd.Timestamp("2024-01-01") + days).strftime("%Y-%m-%d")  # dates, as numbers
     path = tmp_path_factory.mktemp("off")
     frame.to_csv(path / "messages.csv", index=False)
     return path

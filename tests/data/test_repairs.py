@@ -376,3 +376,50 @@ def test_auto_refuses_gaps_in_a_text_read_as_token_ids_only(write, load):
     _, found = _findings(tfidf, cfg)
     assert "(a missing text is empty)" in found["feature_gaps"].message
     assert len(load("r.csv", missing="impute", **keys)) == 40
+
+
+def _dated(n: int = 120) -> pd.DataFrame:
+    rng = np.random.default_rng(2)
+    sold = pd.Timestamp("2021-03-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
+    frame = pd.DataFrame({"sold": sold.strftime("%Y-%m-%d"), "size": rng.normal(80, 20, n)})
+    frame["price"] = frame["size"] * 3 + rng.normal(0, 5, n)
+    frame.loc[[4, 9], "sold"] = None
+    return frame
+
+
+def test_iso_dates_become_numbers_and_raw_strings_encode_as_in_training(write, load):
+    write(_dated(), "d.csv")
+    cfg = DataConfig(source="d.csv", target="price")
+    ds = load("d.csv", target="price")
+    assert ds.schema.columns == {"sold": "date", "size": "numeric"}
+    assert ds.repairs.dates == ["sold"] and not ds.repairs.identifiers
+    pre = Preprocessor.fit(ds.features, ds.schema, cfg)
+    assert pre.feature_names == [
+        "size", "sold__days", "sold__year", "sold__month", "sold__weekday",
+    ]  # fmt: skip
+    x = pre.transform(ds.features)
+    assert np.isfinite(x).all()  # the two gaps: the training median date
+    record = pd.DataFrame({"sold": ["2021-03-01"], "size": [80.0]})
+    same = pd.DataFrame({"sold": ["2021-03-01T00:00:00Z"], "size": [80.0]})
+    np.testing.assert_array_equal(pre.transform(record), pre.transform(same))
+    raw = pre.transform(record)[0, 1:] * pre._blocks[1].scale + pre._blocks[1].center
+    np.testing.assert_allclose(raw, [18687.0, 2021.0, 3.0, 0.0], atol=1e-3)  # a Monday
+    meta, arrays = pre.to_state()
+    again = Preprocessor.from_state(json.loads(json.dumps(meta)), arrays)
+    np.testing.assert_array_equal(again.transform(ds.features), x)
+    with pytest.raises(DataError, match=r"column 'sold' holds dates, but row 0 holds 'soon'"):
+        pre.transform(pd.DataFrame({"sold": ["soon"], "size": [80.0]}))
+    _, found = _findings(ds, cfg)
+    assert found["date_columns"].count == 1 and "'sold'" in found["date_columns"].message
+
+
+def test_datetime_columns_are_dates_and_an_override_keeps_the_old_typing(write, load):
+    frame = _dated().dropna()
+    frame["sold"] = pd.to_datetime(frame["sold"])
+    write(frame, "d.parquet")
+    ds = load("d.parquet", target="price")
+    assert ds.schema.columns["sold"] == "date"
+    assert ds.features["sold"].iloc[0].endswith("T00:00:00Z")  # kept as ISO strings
+    write(_dated(), "s.csv")
+    typed = load("s.csv", target="price", columns={"sold": "categorical"})
+    assert typed.schema.columns["sold"] == "categorical" and not typed.repairs.dates

@@ -17,7 +17,7 @@ import pytest
 import keel
 from keel.errors import DataError
 from keel.registry import RegistrySettings
-from tests.data.test_repairs import _table
+from tests.data.test_repairs import _dated, _table
 from tests.serve.conftest import Running, start
 
 SPEC = """
@@ -68,12 +68,16 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     (root / "spec.toml").write_text(SPEC)
     settings = RegistrySettings(home=str(root / "home"), user="tester")
     keel.run(root / "spec.toml", quiet=True, settings=settings)
+    _dated().to_csv(root / "d.csv", index=False)
+    dated = SPEC.replace('"repaired"', '"dated"').replace('"t.csv"', '"d.csv"')
+    (root / "dated.toml").write_text(dated.replace('target = "y"', 'target = "price"'))
+    keel.run(root / "dated.toml", quiet=True, settings=settings)
     return Workspace(root / "home", settings)
 
 
 @pytest.fixture(scope="module")
 def served(workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    running = start(workspace, tmp_path_factory.mktemp("serve"), "repaired", "--no-auth")  # type: ignore[arg-type]
+    running = start(workspace, tmp_path_factory.mktemp("serve"), "repaired", "dated", "--no-auth")  # type: ignore[arg-type]
     yield running
     running.stop()
 
@@ -120,3 +124,38 @@ def test_what_the_defaults_decide(workspace, served):
     assert "age__missing" in predictor.preprocessor.feature_names
     assert set(predictor.policy.nullable) == {"age", "income", "city", "cylinders"}
     assert {"code", "y"} <= set(predictor.policy.discarded)
+
+
+DATED: list[tuple[str, dict[str, Any]]] = [
+    ("a date", {"sold": "2021-06-01", "size": 80.0}),
+    ("a date and time", {"sold": "2021-06-01T00:00:00Z", "size": 80.0}),
+    ("no date", {"sold": None, "size": 80.0}),
+    ("date left out", {"size": 80.0}),
+]
+
+
+def test_a_date_column_reads_the_raw_string_on_both_paths(workspace, served):
+    """ISO date strings, trained as numbers, are read from the raw string on both paths."""
+    predictor = keel.load("dated", settings=workspace.settings)
+    answers = {}
+    for case, record in DATED:
+        library = predictor.predict([record])[0]
+        with served.client() as client:
+            answer = client.post("/v1/models/dated:predict", json={"instances": [record]})
+        assert answer.status_code == 200, answer.text
+        np.testing.assert_allclose(answer.json()["predictions"][0], library, rtol=1e-6)
+        answers[case] = library
+    assert answers["a date"] == answers["a date and time"]
+    assert answers["no date"] == answers["date left out"]
+
+
+def test_a_string_that_is_no_date_is_refused_on_both_paths(workspace, served):
+    predictor = keel.load("dated", settings=workspace.settings)
+    with pytest.raises(DataError, match="'sold' holds dates, but row 0 holds 'soon'"):
+        predictor.predict([{"sold": "soon", "size": 80.0}])
+    with served.client() as client:
+        answer = client.post(
+            "/v1/models/dated:predict", json={"instances": [{"sold": "soon", "size": 80.0}]}
+        )
+    assert answer.status_code == 422, answer.text
+    assert "'sold' holds dates, but row 0 holds 'soon'" in answer.json()["error"]

@@ -312,6 +312,9 @@ class _Checker:
     def identifier_columns(self) -> None:
         repair_findings.identifier_columns(self.judge, self.ds.repairs)
 
+    def date_columns(self) -> None:
+        repair_findings.date_columns(self.judge, self.ds.repairs)
+
     def duplicates(self) -> None:
         self.judge.duplicates(whole_hashes(self.features, self.target))
 

@@ -289,6 +289,7 @@ def clean_chunked(
                 typing = Repairs()  # the first chunk types the columns; its repairs count below
                 _, kinds = type_columns(raw, cfg.target, {}, cfg, typing)
                 repairs.identifiers.update(typing.identifiers)
+                repairs.dates += typing.dates
                 if task == "auto":
                     task = infer_task(stray_target(raw[cfg.target], cfg, Repairs()))
                 text = Schema(kinds).lone_text  # text beside other columns: whole rows
@@ -465,6 +466,7 @@ def _check(
         "feature_gaps": feature_gaps,
         "stray_values": lambda: repair_findings.stray_values(judge, repairs),
         "identifier_columns": lambda: repair_findings.identifier_columns(judge, repairs),
+        "date_columns": lambda: repair_findings.date_columns(judge, repairs),
         "duplicates": lambda: judge.duplicates(whole_hashes(features, target)),
         "near_duplicates": near,
         "empty_texts": empty,

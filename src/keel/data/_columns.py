@@ -9,12 +9,14 @@ Inference (overridden per column by ``[data.columns]``):
   under ``"error"``;
 * identifier columns (a value per row: :mod:`keel.data._identifiers`) are dropped, recorded as a
   repair;
+* datetime columns, and strings that are all ISO dates, are ``date`` (:mod:`keel.data._dates`),
+  recorded as a repair;
 * other strings are ``categorical`` up to ``max_categories`` distinct values; above that, long
   values (mean length over 20 characters, or mostly containing spaces) are ``text``, short ones
   stay ``categorical`` (codes).
 
 Coerced values: ``numeric`` → float64, ``image`` → float32, ``categorical`` and ``text`` → ``str``
-labels (see :mod:`keel.data._labels`); missing values stay ``NaN``.
+labels, ``date`` → ISO strings (see :mod:`keel.data._labels`); missing values stay ``NaN``.
 """
 
 from __future__ import annotations
@@ -53,9 +55,11 @@ def infer_kind(name: str, values: pd.Series, max_categories: int) -> ColumnKind:
         return "categorical"
     if pd.api.types.is_numeric_dtype(dtype):
         return "numeric"
-    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "date"
+    if pd.api.types.is_timedelta64_dtype(dtype):
         raise DataError(
-            f"column {name!r} holds dates or times, which keel does not encode yet; "
+            f"column {name!r} holds durations, which keel does not encode yet; "
             f'set [data.columns] {name} = "ignore" or store it as a number'
         )
     present = values.dropna()
@@ -69,6 +73,10 @@ def infer_kind(name: str, values: pd.Series, max_categories: int) -> ColumnKind:
     parses = float(parsed.notna().mean()) if len(labels) else 0.0
     if parses >= MOSTLY_NUMERIC:  # stray strings among numbers: see read_numbers
         return "numeric"
+    from keel.data._dates import is_iso_dates  # (it imports the blocks, which import this)
+
+    if is_iso_dates(present):
+        return "date"
     if labels.nunique() <= max_categories:
         return "categorical"
     long = labels.str.len().mean() > LONG_TEXT_CHARS
@@ -80,6 +88,10 @@ def coerce_column(name: str, values: pd.Series, kind: ColumnKind) -> pd.Series:
     """``values`` in the dtype of ``kind``; a non-number in a number column is an error."""
     if kind in ("categorical", "text"):
         return to_labels(values)
+    if kind == "date":
+        from keel.data._dates import iso_strings
+
+        return iso_strings(values)
     dtype = np.float32 if kind == "image" else np.float64
     if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         return pd.Series(values.to_numpy(dtype, na_value=np.nan), index=values.index, name=name)
@@ -188,11 +200,13 @@ def type_columns(
             kinds[name] = known[name]
         else:
             kind = infer_kind(name, values, cfg.max_categories)
-            why = identifier_reason(str(name), values)
-            if why is None:
-                kinds[name] = kind
-            else:
+            why = None if kind == "date" else identifier_reason(str(name), values)
+            if why is not None:
                 repairs.identifiers[str(name)] = why
+                continue
+            kinds[name] = kind
+            if kind == "date":
+                repairs.dates.append(str(name))
     images = [c for c, k in kinds.items() if k == "image"]
     parts: list[pd.DataFrame] = []
     if len(images) < len(kinds):

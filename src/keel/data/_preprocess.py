@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from keel.data._blocks import Arrays, Block, Meta
+from keel.data._dates import DateBlock
 from keel.data._media import ImageBlock, TextBlock
 from keel.data._select import FeatureStep
 from keel.data._suggest import listing
@@ -34,6 +35,7 @@ BLOCKS: dict[str, Any] = {
     "image": ImageBlock,
     "text": TextBlock,
     "text_features": TextFeaturesBlock,
+    "date": DateBlock,
 }
 
 
@@ -48,7 +50,7 @@ def _require(frame: pd.DataFrame, columns: list[str]) -> None:
 
 def _blocks(features: pd.DataFrame, schema: Schema, cfg: DataConfig) -> list[Block]:
     images, texts = schema.of_kind("image"), schema.of_kind("text")
-    tabular = schema.of_kind("numeric") + schema.of_kind("categorical")
+    tabular = schema.of_kind("numeric") + schema.of_kind("categorical") + schema.of_kind("date")
     if images and (texts or tabular):
         other = (texts + tabular)[0]
         raise DataError(
@@ -66,6 +68,8 @@ def _blocks(features: pd.DataFrame, schema: Schema, cfg: DataConfig) -> list[Blo
         blocks.append(NumericBlock.fit(features, schema.of_kind("numeric"), cfg))
     if schema.of_kind("categorical"):
         blocks.append(CategoricalBlock.fit(features, schema.of_kind("categorical"), cfg))
+    if schema.of_kind("date"):
+        blocks.append(DateBlock.fit(features, schema.of_kind("date"), cfg))
     if texts:
         block = TextFeaturesBlock.fit(features, texts, cfg)
         if not block.feature_names and not blocks:

@@ -3,7 +3,8 @@
 One function per check of ``[data.checks]``: ``target_gaps`` (rows without a target dropped),
 ``feature_gaps`` (gaps imputed, with the indicator features added; or rows dropped under
 ``missing = "drop"``), ``stray_values`` (strings in a column of numbers read as missing) and
-``identifier_columns`` (columns dropped as identifiers). Each is ``warn`` by default; ``error``
+``identifier_columns`` (columns dropped as identifiers) and ``date_columns`` (dates read as
+numbers). Each is ``warn`` by default; ``error``
 stops the run (the strict switch), ``off`` leaves the repair unreported. The in-memory checker
 (:mod:`keel.data._checks`) and the chunked one (:mod:`keel.data._chunked`) both call these, so
 they word and count a repair alike.
@@ -19,7 +20,7 @@ from keel.data._repairs import INDICATOR, Repairs
 if TYPE_CHECKING:
     from keel.data._checks import Judge
 
-__all__ = ["feature_gaps", "identifier_columns", "stray_values", "target_gaps"]
+__all__ = ["date_columns", "feature_gaps", "identifier_columns", "stray_values", "target_gaps"]
 
 _LISTED = 5
 
@@ -137,4 +138,18 @@ def identifier_columns(judge: Judge, repairs: Repairs) -> None:
         f'to keep one, type it in [data.columns], e.g. {first} = "categorical"',
         len(found),
         columns=dict(found),
+    )
+
+
+def date_columns(judge: Judge, repairs: Repairs) -> None:
+    dates = repairs.dates
+    judge.measured["date_columns"] = list(dates)
+    if not dates:
+        return
+    judge.add(
+        "date_columns",
+        f"{_n(len(dates), 'date column')} read as numbers (days since 1970-01-01, year, month, "
+        f"day of week) instead of one category per date: {', '.join(map(repr, dates))}",
+        len(dates),
+        columns=list(dates),
     )

@@ -7,7 +7,8 @@ practitioner would repair by hand, and records each repair in :class:`Repairs`:
 - under ``[data] missing = "drop"``, rows with a gap in a feature are dropped;
 - stray strings in a column of numbers (``[data] stray_values = "missing"``) are read as missing,
   then imputed like any gap;
-- identifier columns (a value per row: codes, keys, row numbers) are dropped, never trained on.
+- identifier columns (a value per row: codes, keys, row numbers) are dropped, never trained on;
+- date columns (ISO strings, datetimes) are read as four numbers each (:mod:`keel.data._dates`).
 
 Gaps left for the preprocessing to impute are not copied here: they are still in the features,
 where the checks count them. A column missing in at least ``[data] missing_indicator`` of the
@@ -15,7 +16,8 @@ training rows also gets a 0/1 feature ``<column>__missing`` (:func:`indicated`),
 the raw record, so a gap at inference is encoded as in training.
 
 The data checks turn repairs into findings (``target_gaps``, ``feature_gaps``, ``stray_values``,
-``identifier_columns``); lineage keeps their counts and column names, never a value.
+``identifier_columns``, ``date_columns``); lineage keeps their counts and column names, never a
+value.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ class Repairs:
     gap_rows_dropped: int = 0  # rows dropped under missing = "drop": a gap in a feature
     strays: dict[str, Strays] = field(default_factory=dict)  # column → strings read as missing
     identifiers: dict[str, str] = field(default_factory=dict)  # column dropped → why
+    dates: list[str] = field(default_factory=list)  # columns read as dates (4 numbers each)
 
     @property
     def imputes(self) -> bool:
@@ -111,6 +114,7 @@ class Repairs:
             self.stray(column, found.count, found.examples)
         for column, why in other.identifiers.items():
             self.identifiers.setdefault(column, why)
+        self.dates += [c for c in other.dates if c not in self.dates]
 
     def to_lineage(self, gaps: Mapping[str, int], indicators: list[str]) -> dict[str, Any]:
         """Counts and column names only: ``gaps`` (cells imputed per column) and the
@@ -129,4 +133,6 @@ class Repairs:
             out["stray_values"] = {c: s.count for c, s in self.strays.items()}
         if self.identifiers:
             out["identifier_columns"] = sorted(self.identifiers)
+        if self.dates:
+            out["date_columns"] = list(self.dates)
         return out

@@ -13,7 +13,7 @@ Severity = Literal["off", "warn", "error"]
 
 class ChecksConfig(Config):
     """Each check is ``off`` (not run at all), ``warn`` (reported) or ``error`` (exit 2 before
-    training). The first four report what loading repaired; ``off`` leaves a repair unreported
+    training). The first five report what loading repaired; ``off`` leaves a repair unreported
     (it is still made), ``error`` stops the run instead."""
 
     enabled: bool = Field(True, description="run the checks as the first stage of `keel run`")
@@ -24,6 +24,7 @@ class ChecksConfig(Config):
     )
     stray_values: Severity = Field("warn", description="strings in numbers, read as missing")
     identifier_columns: Severity = Field("warn", description="a value per row: dropped")
+    date_columns: Severity = Field("warn", description="dates read as days, year, month, weekday")
     duplicates: Severity = Field("warn", description="rows repeated exactly (features + target)")
     near_duplicates: Severity = Field("warn", description="rows nearly repeating another")
     empty_texts: Severity = Field(

@@ -11,7 +11,7 @@ from keel.data.augment_config import AugmentConfig
 from keel.data.checks_config import ChecksConfig
 from keel.data.pii.config import PiiConfig
 
-ColumnType = Literal["numeric", "categorical", "image", "text", "ignore"]
+ColumnType = Literal["numeric", "categorical", "image", "text", "date", "ignore"]
 Task = Literal["auto", "classification", "regression"]
 ImageSide = Annotated[int, Field(ge=1, le=MAX_UNITS)]
 

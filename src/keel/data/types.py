@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-ColumnKind = Literal["numeric", "categorical", "image", "text"]
+ColumnKind = Literal["numeric", "categorical", "image", "text", "date"]
 TaskKind = Literal["classification", "regression"]
 InputKind = Literal["tabular", "image", "tokens"]
 
