@@ -411,6 +411,11 @@ def test_iso_dates_become_numbers_and_raw_strings_encode_as_in_training(write, l
         pre.transform(pd.DataFrame({"sold": ["soon"], "size": [80.0]}))
     _, found = _findings(ds, cfg)
     assert found["date_columns"].count == 1 and "'sold'" in found["date_columns"].message
+    from keel.data import summarize
+
+    assert summarize(ds)["kinds"] == {
+        "numeric": 1, "categorical": 0, "image": 0, "text": 0, "date": 1,
+    }  # fmt: skip
 
 
 def test_datetime_columns_are_dates_and_an_override_keeps_the_old_typing(write, load):

@@ -144,9 +144,9 @@ def _streamed(
     """``[data] chunk_rows``: checks, dedup and PII streamed over the file; JSON (and with
     ``html`` the data report) under checks/."""
     from keel.data._chunked import clean_chunked
+    from keel.data.types import COLUMN_KINDS as kinds
 
     done = clean_chunked(s.data, base_dir, seed=s.seed, out=out_path)
-    kinds = ("numeric", "categorical", "image", "text")
     summary = {
         "name": done.name, "source": s.data.source, "rows": done.rows_out, "task": done.task,
         "kinds": {k: sum(v == k for v in done.kinds.values()) for k in kinds},

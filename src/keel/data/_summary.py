@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from keel.data.types import Dataset, Split
+from keel.data.types import COLUMN_KINDS, Dataset, Split
 
 __all__ = ["summarize"]
 
@@ -65,7 +65,7 @@ def summarize(ds: Dataset, split: Split | None = None) -> dict[str, Any]:
         "target": str(ds.target.name),
         "classes": list(ds.classes),
         "columns": columns,
-        "kinds": {k: len(schema.of_kind(k)) for k in ("numeric", "categorical", "image", "text")},
+        "kinds": {k: len(schema.of_kind(k)) for k in COLUMN_KINDS},
         "target_stats": _target(ds.target, ds),
     }
     images = schema.of_kind("image")

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 ColumnKind = Literal["numeric", "categorical", "image", "text", "date"]
+COLUMN_KINDS: tuple[ColumnKind, ...] = ("numeric", "categorical", "image", "text", "date")
 TaskKind = Literal["classification", "regression"]
 InputKind = Literal["tabular", "image", "tokens"]
 
