@@ -135,7 +135,7 @@ def identifier_columns(judge: Judge, repairs: Repairs) -> None:
     judge.add(
         "identifier_columns",
         f"{_n(len(found), 'identifier column')} dropped, not trained on: {_more(listed)}; "
-        f'to keep one, type it in [data.columns], e.g. {first} = "categorical"',
+        f'to keep one, type it in [data.columns], e.g. {first} = "categorical" (or "numeric")',
         len(found),
         columns=dict(found),
     )
