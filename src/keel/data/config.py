@@ -128,8 +128,9 @@ class DataConfig(Config):
     missing: Literal["auto", "impute", "drop", "error"] = Field(
         "auto",
         description=(
-            "auto: drop rows without a target, impute table columns (image pixels must be "
-            "complete); impute: every column; drop: rows with any gap; error: refuse gaps"
+            "auto: drop rows without a target, impute features (not image pixels, nor a text "
+            "alone read as token ids); impute: every column; drop: rows with any gap; error: "
+            "refuse gaps"
         ),
     )
     impute: Literal["mean", "median", "most_frequent"] = "median"
