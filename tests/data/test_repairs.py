@@ -235,6 +235,9 @@ def test_a_regression_target_with_stray_strings_loses_those_rows(write, load):
         ("age", list(range(50)), False),
         ("grid", [0.5 + i for i in range(50)], False),  # not whole numbers
         ("paid", list(range(50)), False),  # ends in "id" but is not named like one
+        ("idle", list(range(50)), False),
+        ("id_str", [str(10**17 + 7919 * i) for i in range(50)], True),  # tweet IDs as text
+        ("user.key", list(range(50)), True),
     ],
 )
 def test_identifier_rule(name, values, dropped):

@@ -7,9 +7,9 @@ loading drops it (with a finding), when the evidence is strong:
   like an identifier), each a single token (at most 5% of them hold a space) of at most 64
   characters, not dates. Free text with spaces (names such as "chevrolet chevelle malibu",
   reviews) is never taken for an identifier;
-* whole numbers: named like an identifier (``id``, ``ID``, ``patient_id``, ``customerId``…) with
-  at least 90% of the values distinct, or named like a row number (``index``, ``rownames``,
-  ``Unnamed: 0``…) and exactly a running index 0..n-1 or 1..n.
+* whole numbers: named like an identifier (``id``, ``ID``, ``patient_id``, ``id_str``,
+  ``customerId``…) with at least 90% of the values distinct, or named like a row number
+  (``index``, ``rownames``, ``Unnamed: 0``…) and exactly a running index 0..n-1 or 1..n.
 
 Fewer than :data:`MIN_VALUES` values are never enough evidence. ``[data.columns]`` wins: a column
 typed there is never dropped here.
@@ -32,7 +32,9 @@ NAMED_DISTINCT = 0.9
 MAX_SPACED = 0.05
 MAX_CHARS = 64
 MOSTLY_NUMERIC = 0.9  # a string column this share of numbers is numbers (typing uses it too)
-_ID_NAME = re.compile(r"(?i:^(id|ids|uuid|guid|key)$|[_.\- ](id|uuid|guid|key)$)|[a-z0-9](ID|Id)$")
+_ID_NAME = re.compile(  # id, ID, ids, patient_id, id_str, customerId, key, row.key
+    r"(?i:^ids$|(^|[_.\- ])(id|uuid|guid)([_.\- ]|$)|(^|[_.\- ])key$)|[a-z0-9](ID|Id)([_.\- ]|$)"
+)
 _ROW_NAME = re.compile(
     r"(?i)^(|\.\.\.1|index|idx|row|rowid|row_?id|row_?names?|rownames|obs|unnamed: ?\d+)$"
 )
