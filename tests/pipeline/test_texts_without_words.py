@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from keel.errors import DataError
 from keel.pipeline._prepare import prepare
 from keel.registry import RegistrySettings, open_registry
 from keel.spec import load_spec
@@ -40,7 +41,8 @@ def test_keel_run_trains_and_reports_texts_without_words(sms, keel_cli, keel_hom
         version = registry.get(result["version"])
     lineage = version.manifest.lineage["data"]["checks"]
     assert lineage["findings"]["empty_texts"] == found["empty_texts"]["count"]
-    assert version.manifest.spec["model"]["name"] == "rnn"  # a text model, chosen for the input
+    spec = version.manifest.spec  # no [model]: the text is read as TF-IDF words by the MLP
+    assert spec["model"]["name"] == "mlp" and spec["data"]["text_encoding"] == "tfidf"
     assert "have no words" in (run_dir / "report.html").read_text()
 
 
@@ -88,8 +90,11 @@ def test_a_column_of_texts_without_words_only(sms):
     rng = np.random.default_rng(1)
     frame["message"] = rng.choice(WORDLESS, len(frame))
     frame.to_csv(sms / "sms.csv", index=False)
-    prep = _prepared(sms, ONLY + 'columns = { message = "text" }\n')
+    typed = ONLY + 'columns = { message = "text" }\n'
+    prep = _prepared(sms, typed + '[model]\nname = "rnn"\n')  # token ids
     found = {f.check: f for f in prep.check.findings}
     assert found["empty_texts"].count == len(frame)
     assert found["empty_texts"].message.startswith(f"all {len(frame)} texts")
     assert prep.train.x.max() == 0  # nothing but padding for the model
+    with pytest.raises(DataError, match="hold no word found in at least 2 training rows"):
+        _prepared(sms, typed)  # TF-IDF words (no [model]): nothing to learn, said in one line

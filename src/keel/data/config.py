@@ -154,8 +154,9 @@ class DataConfig(Config):
     text_vocab_size: int = Field(20_000, ge=10, le=1_000_000)
     text_encoding: Literal["auto", "tfidf"] = Field(
         "auto",
-        description="auto: one text column alone as token ids (GRU), text beside other columns "
-        "as TF-IDF features; tfidf: text always as TF-IDF features (MLP)",
+        description="auto: a text column alone as token ids when [model] is rnn or transformer, "
+        "else (the MLP, or no [model]) as TF-IDF features; text beside other columns always as "
+        "TF-IDF features; tfidf: text always as TF-IDF features",
     )
     text_features: int = Field(
         1000, ge=1, le=100_000,

@@ -208,17 +208,6 @@ def clean(spec: Spec, base_dir: Path) -> Cleaned:
     return Cleaned(dataset, split, pii, removed, check)
 
 
-def fitting_model(spec: Spec, kind: str) -> Spec:
-    """``spec`` with a model that fits its input (``kind``, the preprocessor's input kind) when
-    the spec names none: a recurrent network (GRU) over token ids for text, else the MLP. The
-    spec that is registered records the choice, so the predictor is rebuilt as it was trained."""
-    if "model" in spec.model_fields_set or kind != "tokens":
-        return spec
-    from keel.models.config import RNNConfig
-
-    return spec.model_copy(update={"model": RNNConfig()})
-
-
 def prepare(spec: Spec, base_dir: Path) -> Prepared:
     """Load, check and split the data; fit preprocessing on the training split; plan the CV folds.
 

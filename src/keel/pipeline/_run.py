@@ -23,7 +23,7 @@ from keel.pipeline._artifacts import make_predictor, measure, save_model_files, 
 from keel.pipeline._cv import cross_validate
 from keel.pipeline._data_report import data_figures, repairs
 from keel.pipeline._metrics import full_metrics, monitor_metrics
-from keel.pipeline._prepare import Prepared, fitting_model, prepare
+from keel.pipeline._prepare import Prepared, prepare
 from keel.pipeline._pseudo import PseudoReport, fit_rounds
 from keel.pipeline._register import register_run
 from keel.registry import RegistrySettings, open_registry
@@ -162,7 +162,6 @@ def run(
     prep = prepare(
         loaded.spec, loaded.base_dir
     )  # every data error surfaces before anything is written
-    loaded = replace(loaded, spec=fitting_model(loaded.spec, prep.preprocessor.input_spec.kind))
     registry = open_registry(settings) if register else None  # so does a bad registry URL
     try:
         return _execute(
