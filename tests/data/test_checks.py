@@ -175,3 +175,19 @@ def test_dedup_before_the_split_leaves_nothing_to_leak():
     assert cleaned.check.measured["test_rows_in_training"] == 0
     assert cleaned.check.measured["near_duplicate_rows"] == 0
     assert len(report.digest) == 64
+
+
+def test_near_duplicates_beside_other_columns_compare_whole_rows(tmp_path):
+    """Cars that share a name but not their specs are not near copies (the text alone would be)."""
+    rng = np.random.default_rng(0)
+    names = ["chevrolet chevelle malibu", "ford torino", "plymouth satellite", "amc rebel sst"]
+    n = 120
+    frame = pd.DataFrame(rng.normal(size=(n, 5)), columns=[f"x{j}" for j in range(5)])
+    frame["name"] = [f"{names[i % len(names)]} {1970 + i % 3}" for i in range(n)]
+    frame["mpg"] = rng.normal(20, 5, n).round(1)
+    frame.to_csv(tmp_path / "cars.csv", index=False)
+    cfg = DataConfig(source="cars.csv", target="mpg", columns={"name": "text"})
+    ds = load_dataset(cfg, base_dir=tmp_path)
+    found = check_dataset(ds, None, ChecksConfig())
+    assert found.measured["near_duplicate_rows"] == 0
+    assert "near_duplicates" not in {f.check for f in found.findings}

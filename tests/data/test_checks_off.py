@@ -60,12 +60,8 @@ STREAMED = {
     "identifier_columns": {"keel.data._repair_findings.identifier_columns"},
     "date_columns": {"keel.data._repair_findings.date_columns"},
     "duplicates": {"keel.data._checks.Judge.duplicates", "keel.data._checks.whole_hashes"},
-    "near_duplicates": {
-        "keel.data._checks.Judge.near",
-        "keel.data._chunked._Sketch.add",
-        "keel.data._chunked._kept_text_hashes",
-        "keel.data._minhash.oph_signatures",
-    },
+    # near_duplicates: streamed only over a text column alone (see the test below); beside
+    # other columns its rows are whole rows, whose bins chunk_rows does not keep
     "empty_texts": {"keel.data._checks.Judge.empty", "keel.data._texts.empty_texts"},
     "conflicting_labels": {"keel.data._checks.Judge.conflicting"},
     "leakage_feature": {
@@ -150,10 +146,27 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _run(folder: Path, off: list[str], streamed: bool) -> tuple[set[str], dict]:
+STREAMED_NEAR = {
+    "keel.data._checks.Judge.near",
+    "keel.data._chunked._Sketch.add",
+    "keel.data._chunked._kept_text_hashes",
+    "keel.data._minhash.oph_signatures",
+}
+TEXT_ALONE = (
+    '\ncolumns = { message = "text", length = "ignore", source = "ignore", score = "ignore", '
+    'sent = "ignore", ref = "ignore" }'
+)
+
+
+def _run(
+    folder: Path, off: list[str], streamed: bool, *, text_alone: bool = False
+) -> tuple[set[str], dict]:
     chunk = "chunk_rows = 64" if streamed else ""
     settings = "\n".join(f'{name} = "off"' for name in off)
-    (folder / "spec.toml").write_text(SPEC.format(chunk=chunk, off=settings))
+    spec = SPEC.format(chunk=chunk, off=settings)
+    if text_alone:
+        spec = spec.replace('\ncolumns = { message = "text" }', TEXT_ALONE)
+    (folder / "spec.toml").write_text(spec)
     loaded = load_spec(folder / "spec.toml")
     result: dict = {}
 
@@ -187,10 +200,21 @@ def test_with_every_check_off_no_check_code_runs(folder: Path, streamed: bool) -
     entered, found = _run(folder, list(CHECKS), streamed)
     assert found["findings"] == [] and set(found["measured"]) == {"types"}
     table = STREAMED if streamed else IN_MEMORY
-    assert not set().union(*table.values()) & entered
+    assert not set().union(*table.values(), STREAMED_NEAR) & entered
     assert "keel.data._checks.row_hashes" not in entered  # no check needed the row hashes
 
 
 def test_every_check_is_covered() -> None:
     assert set(IN_MEMORY) == set(CHECKS) == set(MEASURED)
-    assert set(STREAMED) == set(CHECKS) - {"leakage"}  # streamed: no split, no leakage check
+    # streamed: no split, no leakage check; near duplicates over a text alone (tested below)
+    assert set(STREAMED) == set(CHECKS) - {"leakage", "near_duplicates"}
+
+
+def test_streamed_near_duplicates_of_a_text_alone_run_only_when_on(folder: Path) -> None:
+    entered, found = _run(folder, [], True, text_alone=True)
+    assert entered >= STREAMED_NEAR, STREAMED_NEAR - entered
+    assert "near_duplicates" in {f["check"] for f in found["findings"]}
+    entered, found = _run(folder, ["near_duplicates"], True, text_alone=True)
+    assert not STREAMED_NEAR & entered, STREAMED_NEAR & entered
+    assert "near_duplicates" not in {f["check"] for f in found["findings"]}
+    assert not MEASURED["near_duplicates"] & set(found["measured"])

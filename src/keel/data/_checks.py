@@ -329,8 +329,8 @@ class _Checker:
             return  # pixels: exact checks only
         from keel.data._dedup import dedup
 
-        texts = self.ds.schema.of_kind("text")
-        data = self.ds.features[texts[0]] if len(texts) == 1 else self.ds.features
+        text = self.ds.schema.lone_text  # beside other columns, a text is part of a whole row
+        data = self.ds.features if text is None else self.ds.features[text]
         run = self.engine.dedup if self.engine else dedup
         _, report = run(data, near=True, threshold=self.cfg.near_threshold)
         self.judge.near(report.near_removed, report.clusters, report.threshold)
