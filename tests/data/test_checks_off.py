@@ -37,8 +37,9 @@ IN_MEMORY = {
     "near_duplicates": {
         "keel.data._checks.Judge.near",
         "keel.data._dedup.dedup",
-        "keel.data._texts.sketch",
-        "keel.data._minhash.oph_signatures",
+        "keel.data._dedup.near_duplicates_rows",  # text beside other columns: whole rows
+        "keel.data._dedup._row_tokens",
+        "keel.data._minhash.minhash_signatures",
         "keel.data._minhash.lsh_pairs",
     },
     "empty_texts": {"keel.data._checks.Judge.empty", "keel.data._texts.empty_texts"},
@@ -141,6 +142,9 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     frame.loc[12, "label"] = "spam" if frame.loc[13, "label"] == "ham" else "ham"
     days = pd.to_timedelta(frame["message"].str.len().to_numpy() % 90, unit="D")
     frame["sent"] = (pd.Timestamp("2024-01-01") + days).strftime("%Y-%m-%d")  # dates, as numbers
+    for copy, of in ((21, 20), (23, 22), (25, 24)):  # near copies as whole rows: a length nudged
+        frame.loc[copy] = frame.loc[of]
+        frame.loc[copy, "length"] = len(frame.loc[of, "message"]) + 0.25
     path = tmp_path_factory.mktemp("off")
     frame.to_csv(path / "messages.csv", index=False)
     return path
