@@ -62,8 +62,9 @@ def test_string_in_numeric_column(tmp_path, keel_cli, keel_home):
     df = frame().astype({"x1": object})
     df.loc[17, "x1"] = "oops"
     df.to_csv(tmp_path / "d.csv", index=False)
-    path = spec(tmp_path, 'source = "d.csv"\ntarget = "label"\ncolumns = { x1 = "numeric" }')
-    assert_user_error(keel_cli("run", path), "x1", "oops")
+    strict = 'source = "d.csv"\ntarget = "label"\ncolumns = { x1 = "numeric" }\n'
+    strict += 'stray_values = "error"'  # by default a stray string is read as missing
+    assert_user_error(keel_cli("run", spec(tmp_path, strict)), "x1", "oops")
     assert_nothing_written(keel_home)
 
 
@@ -144,7 +145,9 @@ def test_mistyped_column_is_named(tmp_path, keel_cli, keel_home):
     data["x1"] = data["x1"].astype(object)
     data.loc[7, "x1"] = "n/a?"
     data.to_csv(tmp_path / "d.csv", index=False)
-    path = spec(tmp_path, 'source = "d.csv"\ntarget = "label"\ncolumns = { x1 = "numeric" }')
+    strict = 'source = "d.csv"\ntarget = "label"\ncolumns = { x1 = "numeric" }\n'
+    strict += 'stray_values = "error"'  # by default a stray string is read as missing
+    path = spec(tmp_path, strict)
     for command in ("run", "data check"):
         assert_user_error(keel_cli(*command.split(), path), "x1")
     assert_nothing_written(keel_home)
