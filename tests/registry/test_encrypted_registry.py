@@ -67,3 +67,12 @@ def test_key_file_is_read(tmp_path: Path, model_files):
         assert registry.load(version.ref).version == 1
     finally:
         registry.close()
+    # the key came from the file: the blobs are sealed, and without that key nothing loads
+    blobs = [p for p in (tmp_path / "home" / "artifacts" / "sha256").rglob("*") if p.is_file()]
+    assert blobs and all(p.read_bytes().startswith(b"KEEL-AES256GCM") for p in blobs)
+    plain = open_registry(RegistrySettings(home=str(tmp_path / "home"), user="enc"), create=False)
+    try:
+        with pytest.raises(IntegrityError):
+            plain.load(version.ref)
+    finally:
+        plain.close()
