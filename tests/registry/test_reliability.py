@@ -76,14 +76,22 @@ def test_registrations_killed_at_random_points_leave_a_usable_registry(tmp_path,
     settings = RegistrySettings(home=str(home), user="checker")
     open_registry(settings).close()  # workspace, key and schema exist before the first kill
     checked = 0
+    reported: list[int] = []  # versions a worker printed after register() returned
+    mid_way = 0  # rounds killed after the worker had registered something
     for _ in range(20):
         proc = worker(home, "", model_files, "killed", 1000)
         time.sleep(rng.uniform(0.6, 2.0))  # lands anywhere: start-up, file writes, transactions
         proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == -signal.SIGKILL, err  # killed, not exited on its own
+        assert "Traceback" not in err, err
+        printed = [int(line) for line in out.split()]
+        reported += printed
+        mid_way += bool(printed)
         registry = open_registry(settings, create=False)
         try:
             records = registry.store.list_versions("killed")
+            assert set(printed) <= {r.version for r in records}  # what returned, survived
             for record in records[max(checked - 1, 0) :]:  # never visible without all its files
                 registry.verify(f"killed:{record.version}")
             checked = len(records)
@@ -93,6 +101,7 @@ def test_registrations_killed_at_random_points_leave_a_usable_registry(tmp_path,
             assert registry.audit_problems() == []
         finally:
             registry.close()
+    assert mid_way >= 10 and len(reported) >= 20, (mid_way, len(reported))  # kills hit real work
     registry = open_registry(settings, create=False)
     try:  # and it still takes new versions
         before = len(registry.store.list_versions("killed"))
