@@ -18,22 +18,10 @@ import keel
 from keel.errors import DataError
 from keel.registry import RegistrySettings
 from tests.data.test_repairs import _dated, _table
+from tests.pipeline.test_repairs_run import SPEC as RUN_SPEC
 from tests.serve.conftest import Running, start
 
-SPEC = """
-name = "repaired"
-[data]
-source = "t.csv"
-target = "y"
-[model]
-name = "mlp"
-width = 8
-[train]
-epochs = 2
-threads = 1
-[report]
-enabled = false
-"""
+SPEC = RUN_SPEC + "[report]\nenabled = false\n"  # the pipeline test's spec, no report
 
 GOOD = {"age": 41.0, "income": 52.5, "city": "lima", "cylinders": 6.0}
 RECORDS: list[tuple[str, dict[str, Any]]] = [
